@@ -1,0 +1,1 @@
+"""Custody: one fleet database served through three vendor-compatible HTTP APIs."""

@@ -1,0 +1,1 @@
+"""Company devices API (seed 002, fleet.co-compatible) at `/platform/v1`."""

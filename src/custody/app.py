@@ -1,0 +1,52 @@
+"""create_app(settings): one ASGI app that routes each vendor's base path to its API view."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from custody.apis.company_devices.app import create_company_devices_app
+from custody.config import Settings
+from custody.db.engine import Database
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Custody:
+    """Dispatch by path prefix (longest first) to the API views, which all share one database."""
+
+    def __init__(self, db: Database, mounts: list[tuple[str, ASGIApp]], fallback: ASGIApp) -> None:
+        self.db = db
+        self.mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope.get("path", "")
+        for prefix, app in self.mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                await app(scope, receive, send)
+                return
+        await self.fallback(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.db.dispose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Custody:
+    settings = settings or Settings.from_env()
+    db = db or Database(settings.database_url)
+    company_devices = create_company_devices_app(db, settings.company_devices_base)
+    return Custody(db, [(settings.company_devices_base, company_devices)], fallback=company_devices)

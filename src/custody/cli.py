@@ -1,0 +1,186 @@
+"""`custody`: serve the APIs and administer the fleet. Every command works on a database that does
+not exist yet (it is created and upgraded first) and shares it through `CUSTODY_DATABASE_URL`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from custody.config import Settings
+from custody.db.engine import Database
+from custody.domain.errors import DomainError
+from custody.domain.tenancy import Caller, Tenant
+
+app = typer.Typer(no_args_is_help=True, help="Custody: a self-hosted device-fleet server.")
+company_app = typer.Typer(no_args_is_help=True, help="Companies (tenants).")
+person_app = typer.Typer(no_args_is_help=True, help="People of a company.")
+key_app = typer.Typer(no_args_is_help=True, help="API keys.")
+db_app = typer.Typer(no_args_is_help=True, help="The database.")
+app.add_typer(company_app, name="company")
+app.add_typer(person_app, name="person")
+app.add_typer(key_app, name="key")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def open_db() -> Database:
+    db = Database(Settings.from_env().database_url)
+    db.upgrade()
+    return db
+
+
+def admin(company_id: int) -> Caller:
+    """The CLI acts as a company admin with write rights."""
+    return Caller(company_id=company_id, person_id=None, can_write=True)
+
+
+def emit(result: dict[str, Any], as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(result) if as_json else text)
+
+
+def fail(error: DomainError) -> None:
+    console.print(f"[red]error:[/red] {error.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the three APIs."""
+    import uvicorn
+
+    open_db().dispose()  # migrate once, before any worker starts
+    console.print(f"Custody on http://{host}:{port}  (company devices API: /platform/v1/devices)")
+    uvicorn.run(
+        "custody.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database if needed and apply every migration."""
+    open_db().dispose()
+    console.print("database is up to date")
+
+
+@company_app.command("create")
+def company_create(name: str, as_json: JsonFlag = False) -> None:
+    """Create a company."""
+    from custody.domain.people import create_company
+
+    db = open_db()
+    try:
+        with db.write() as session:
+            company = create_company(session, name)
+    except DomainError as error:
+        fail(error)
+    emit({"id": company.id, "name": company.name}, as_json, f"company {company.id}: {company.name}")
+
+
+@person_app.command("create")
+def person_create(
+    company: Annotated[int, typer.Option("--company", help="Company id.")],
+    first_name: Annotated[str, typer.Option("--first-name")],
+    last_name: Annotated[str, typer.Option("--last-name")],
+    email: Annotated[str, typer.Option("--email")],
+    team: Annotated[str | None, typer.Option("--team")] = None,
+    role: Annotated[str, typer.Option("--role", help="employee | manager | admin")] = "employee",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a person in a company."""
+    from custody.domain.people import create_person
+
+    db = open_db()
+    try:
+        with db.write() as session:
+            _require_company(session, company)
+            person = create_person(
+                Tenant(session, admin(company)),
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                team=team,
+                role=role,
+            )
+    except DomainError as error:
+        fail(error)
+    result = {
+        "id": person.id,
+        "hex_id": person.hex_id,
+        "company_id": person.company_id,
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "email": person.email,
+        "team": person.team,
+        "role": person.role,
+    }
+    emit(result, as_json, f"person {person.id} ({person.hex_id}): {person.first_name} {person.last_name}")
+
+
+@key_app.command("create")
+def key_create(
+    company: Annotated[int, typer.Option("--company", help="Company id.")],
+    person: Annotated[int | None, typer.Option("--person", help="Bind the key to this person.")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="A read key (GET only).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key. The token is shown once; only its hash is stored."""
+    from custody.domain.keys import create_key
+
+    db = open_db()
+    try:
+        with db.write() as session:
+            _require_company(session, company)
+            key, token = create_key(Tenant(session, admin(company)), person_id=person, read_only=read_only)
+    except DomainError as error:
+        fail(error)
+    result = {"id": key.id, "token": token, "prefix": key.prefix, "company_id": company, "person_id": person,
+              "scope": key.scope}
+    emit(result, as_json, token)
+
+
+@key_app.command("revoke")
+def key_revoke(token_or_prefix: str, as_json: JsonFlag = False) -> None:
+    """Revoke a key by its token or its public prefix (cst_xxxxxxxx)."""
+    from custody.domain.keys import revoke_key
+
+    db = open_db()
+    try:
+        with db.write() as session:
+            key = revoke_key(session, token_or_prefix)
+    except DomainError as error:
+        fail(error)
+    emit({"id": key.id, "prefix": key.prefix, "revoked": True}, as_json, f"revoked {key.prefix}")
+
+
+def _require_company(session: Any, company_id: int) -> None:
+    from custody.db.models import Company
+    from custody.domain.errors import NotFound
+
+    if session.get(Company, company_id) is None:
+        raise NotFound("COMPANY_NOT_FOUND", f"no company {company_id}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["Path", "app", "main"]

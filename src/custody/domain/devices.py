@@ -1,0 +1,220 @@
+"""Devices: create, change, retire and list — the rules every API view shares."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, text
+from sqlalchemy.exc import IntegrityError
+
+from custody.db.models import Device, DeviceCount, PurchaseOrder
+from custody.domain.documents import refresh_devices
+from custody.domain.enums import CHARACTERISTIC_KEYS
+from custody.domain.errors import Conflict, NotFound
+from custody.domain.ownership import end_all_for_device, resolve_person, set_holder
+from custody.domain.tenancy import Tenant
+from custody.domain.timefmt import utcnow
+
+# Columns a client may set directly (the company devices API's writable keys).
+WRITABLE_FIELDS = (
+    "name",
+    "serial_number",
+    "rent",
+    "tracking_number",
+    "tracking_url",
+    "client_status",
+    "type",
+    "category",
+    "source",
+    "comment",
+)
+NOT_FOUND = "DEVICE_NOT_FOUND"
+INVALID_USER = "INVALID_USER"
+KEEP = object()  # DeviceChanges.holder when the holder is not to change
+
+
+def new_hex_id() -> str:
+    return secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class DeviceSpec:
+    """A device to create: column values, characteristics (absent keys are null), holder."""
+
+    fields: dict[str, Any]
+    characteristics: dict[str, Any] = field(default_factory=dict)
+    holder_id: int | None = None
+
+
+def _serial_conflict(error: IntegrityError) -> bool:
+    message = str(error.orig).lower()
+    return "serial" in message
+
+
+def create_intake_order(tenant: Tenant, names: list[str | None]) -> PurchaseOrder:
+    """Every device comes through an order; devices created directly get one for their batch."""
+    now = utcnow()
+    order = PurchaseOrder(
+        company_id=tenant.company_id,
+        client_status="RECEIVED",
+        device_names=list(dict.fromkeys(n for n in names if n)),
+        rent=None,
+        rent_currency=None,
+        order_number=None,
+        contract_number=None,
+        order_date=now,
+        num_devices=len(names),
+    )
+    tenant.add(order)
+    tenant.session.flush()
+    order.order_number = f"INTAKE-{order.id:06d}"
+    return order
+
+
+def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
+    """Create a batch through one intake order; returns the new devices' items, in input order."""
+    tenant.require_write()
+    now = utcnow()
+    for spec in specs:
+        if spec.holder_id is not None:
+            resolve_person(tenant, spec.holder_id, INVALID_USER)
+    order = create_intake_order(tenant, [s.fields.get("name") for s in specs])
+    devices = []
+    for spec in specs:
+        values = {"client_status": "AVAILABLE", **spec.fields}
+        device = Device(
+            company_id=tenant.company_id,
+            hex_id=new_hex_id(),
+            order_id=order.id,
+            characteristics={k: spec.characteristics.get(k) for k in CHARACTERISTIC_KEYS},
+            tags=[],
+            search_text="",
+            doc="",
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
+        tenant.add(device)
+        devices.append(device)
+    try:
+        tenant.session.flush()
+    except IntegrityError as error:
+        if _serial_conflict(error):
+            raise Conflict("INVALID_SERIAL_NUMBER", "serial number already used by another device") from error
+        raise
+    for device, spec in zip(devices, specs, strict=True):
+        if spec.holder_id is not None:
+            set_holder(tenant, device, spec.holder_id, now)
+    docs = refresh_devices(tenant, [d.id for d in devices])
+    return [docs[d.id] for d in devices]
+
+
+def get_device(tenant: Tenant, device_id: int, *, for_update: bool = False) -> Device:
+    """A listed device of the caller's company; deleted, foreign and unknown ids are all not found."""
+    stmt = tenant.select(Device).where(Device.id == device_id, Device.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    device = tenant.scalars(stmt).one_or_none()
+    if device is None:
+        raise NotFound(NOT_FOUND)
+    return device
+
+
+@dataclass(slots=True)
+class DeviceChanges:
+    """A partial update: only what is present changes; `holder` is `KEEP` unless given."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    characteristics: dict[str, Any] = field(default_factory=dict)
+    holder: int | object | None = KEEP
+
+    def is_empty(self) -> bool:
+        return not self.fields and not self.characteristics and self.holder is KEEP
+
+
+def update_device(tenant: Tenant, device_id: int, changes: DeviceChanges) -> str:
+    """Apply a partial update; returns the device's new item."""
+    tenant.require_write()
+    device = get_device(tenant, device_id, for_update=True)
+    now = utcnow()
+    for name, value in changes.fields.items():
+        setattr(device, name, value)
+    if changes.characteristics:
+        device.characteristics = {**device.characteristics, **changes.characteristics}
+    if changes.holder is not KEEP:
+        holder = changes.holder
+        assert holder is None or isinstance(holder, int)
+        if holder is not None:
+            resolve_person(tenant, holder, INVALID_USER)
+        set_holder(tenant, device, holder, now)
+    device.updated_at = now
+    try:
+        tenant.session.flush()
+    except IntegrityError as error:
+        if _serial_conflict(error):
+            raise Conflict("INVALID_SERIAL_NUMBER", "serial number already used by another device") from error
+        raise
+    return refresh_devices(tenant, [device.id])[device.id]
+
+
+def delete_device(tenant: Tenant, device_id: int) -> str:
+    """Soft delete: the row and its history stay; the device is no longer listed or held."""
+    tenant.require_write()
+    device = get_device(tenant, device_id, for_update=True)
+    now = utcnow()
+    end_all_for_device(tenant, device.id, now)
+    device.holder_id = None
+    device.deleted_at = now
+    device.updated_at = now
+    return refresh_devices(tenant, [device.id])[device.id]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceQuery:
+    limit: int = 50
+    offset: int = 0
+    search: str | None = None
+    user_id: int | None = None
+    client_status: str | None = None
+
+
+# Shorter words than this cannot use the trigram index and are matched by substring instead.
+TRIGRAM = 3
+
+
+def _search_conditions(tenant: Tenant, search: str) -> list[ColumnElement[bool]]:
+    """Every word must match (case-insensitive substring); `%`, `_` and quotes are literal."""
+    words = [w for w in search.lower().split() if w]
+    conditions: list[ColumnElement[bool]] = []
+    indexed = [w for w in words if len(w) >= TRIGRAM]
+    if tenant.session.get_bind().dialect.name == "sqlite" and indexed:
+        phrase = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
+        matches = text("SELECT rowid FROM device_search WHERE device_search MATCH :phrase").bindparams(phrase=phrase)
+        conditions.append(Device.id.in_(matches.columns(Device.id)))
+        words = [w for w in words if len(w) < TRIGRAM]
+    conditions += [Device.search_text.contains(w, autoescape=True) for w in words]
+    return conditions
+
+
+def list_devices(tenant: Tenant, query: DeviceQuery) -> tuple[list[str], int]:
+    """A page of stored items, in id order, and the exact number of matches before paging."""
+    conditions: list[ColumnElement[bool]] = [Device.deleted_at.is_(None)]
+    if query.client_status is not None:
+        conditions.append(Device.client_status == query.client_status)
+    if query.user_id is not None:
+        conditions.append(Device.holder_id == query.user_id)
+    if query.search:
+        conditions += _search_conditions(tenant, query.search)
+    where = and_(*conditions)
+    page = tenant.columns(Device, Device.doc).where(where).order_by(Device.id).limit(query.limit).offset(query.offset)
+    docs = list(tenant.scalars(page))
+    if query.search or query.user_id is not None:
+        total = tenant.scalars(tenant.columns(Device, func.count()).where(where)).one()
+    else:
+        counted = tenant.columns(DeviceCount, func.coalesce(func.sum(DeviceCount.n), 0))
+        if query.client_status is not None:
+            counted = counted.where(DeviceCount.client_status == query.client_status)
+        total = tenant.scalars(counted).one()
+    return docs, int(total)

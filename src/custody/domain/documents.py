@@ -1,0 +1,154 @@
+"""The read path's ready-made data: each device's company devices API item and its search words.
+
+Both are rebuilt by `refresh_devices` inside every write that touches what they show, so a list
+page is served by joining stored documents, and search runs on one indexed column."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import bindparam, update
+
+from custody.db.models import Device, MdmEnrollment, Parcel, Person, PurchaseOrder
+from custody.domain.enums import CHARACTERISTIC_KEYS
+from custody.domain.tenancy import Tenant
+from custody.domain.timefmt import iso_z
+
+_encode = msgspec.json.Encoder().encode
+
+
+def mdm_item(device: Device, mdm: MdmEnrollment | None) -> dict[str, Any] | None:
+    if mdm is None:
+        return None
+    # One lock / wipe state machine drives both views: WIPING shows as DEVICE_WIPE_PENDING here.
+    status = "DEVICE_WIPE_PENDING" if device.lock_wipe_status == "WIPING" else mdm.status
+    return {
+        "id": mdm.id,
+        "status": status,
+        "local_name": mdm.local_name,
+        "is_locked": device.lock_wipe_status == "LOCKED",
+        "lock_date": iso_z(mdm.lock_date),
+        "firewall_enabled": mdm.firewall_enabled,
+        "os_updates_enabled": mdm.os_updates_enabled,
+        "is_encrypted": mdm.is_encrypted,
+        "screenlock_enabled": mdm.screenlock_enabled,
+        "is_compromised": mdm.is_compromised,
+        "os_updates_available": mdm.os_updates_available,
+        "disk_encryption_profile_installed": mdm.disk_encryption_profile_installed,
+        "enrollment_date": iso_z(mdm.enrollment_date),
+        "unenrollment_date": iso_z(mdm.unenrollment_date),
+        "download_date": iso_z(mdm.download_date),
+        "last_seen_date": iso_z(mdm.last_seen_date),
+        "last_sync_date": iso_z(mdm.last_sync_date),
+    }
+
+
+def order_item(order: PurchaseOrder) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "client_status": order.client_status,
+        "device_names": list(order.device_names),
+        "rent": order.rent,
+        "rent_currency": order.rent_currency,
+        "order_number": order.order_number,
+        "contract_number": order.contract_number,
+        "order_date": iso_z(order.order_date),
+        "num_devices": order.num_devices,
+    }
+
+
+def parcel_item(parcel: Parcel) -> dict[str, Any]:
+    return {
+        "id": parcel.id,
+        "type": parcel.type,
+        "status": parcel.status,
+        "tracking_number": parcel.tracking_number,
+        "tracking_url": parcel.tracking_url,
+        "carrier": parcel.carrier,
+        "pickup_address_id": parcel.pickup_address_id,
+        "reception_address_id": parcel.reception_address_id,
+        "pickup_date": iso_z(parcel.pickup_date),
+        "reception_date": iso_z(parcel.reception_date),
+        "shipping_date": iso_z(parcel.shipping_date),
+        "created_at": iso_z(parcel.created_at),
+    }
+
+
+def company_item(
+    device: Device, mdm: MdmEnrollment | None, order: PurchaseOrder, parcels: Sequence[Parcel]
+) -> dict[str, Any]:
+    """One item of seed 002's device list: every documented key, `null` where unknown."""
+    stored = device.characteristics or {}
+    newest_first = sorted(parcels, key=lambda p: (p.created_at, p.id), reverse=True)
+    return {
+        "id": device.id,
+        "name": device.name,
+        "serial_number": device.serial_number,
+        "rent": device.rent,
+        "tracking_number": device.tracking_number,
+        "tracking_url": device.tracking_url,
+        "client_status": device.client_status,
+        "type": device.type,
+        "category": device.category,
+        "source": device.source,
+        "comment": device.comment,
+        "characteristics": {key: stored.get(key) for key in CHARACTERISTIC_KEYS},
+        "mdm": mdm_item(device, mdm),
+        "order": order_item(order),
+        "parcels": [parcel_item(p) for p in newest_first],
+        # Not in the seed's list schema: the current holder, the same person `user_id` filters on.
+        "user_id": device.holder_id,
+    }
+
+
+def search_text(device: Device, holder: Person | None) -> str:
+    """What `search=` matches: device name, serial number, assignee name and email, and team."""
+    words = [device.name, device.serial_number]
+    if holder is not None:
+        words += [f"{holder.first_name} {holder.last_name}", holder.email, holder.team]
+    return "\n".join(w for w in words if w).lower()
+
+
+def refresh_devices(tenant: Tenant, device_ids: Iterable[int]) -> dict[int, str]:
+    """Re-render the stored item and search words of these devices from their current rows;
+    returns the new items by device id."""
+    ids = sorted(set(device_ids))
+    rendered: dict[int, str] = {}
+    session = tenant.session
+    session.flush()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        devices = tenant.scalars(tenant.select(Device).where(Device.id.in_(chunk))).all()
+        mdms = {
+            m.device_id: m
+            for m in tenant.scalars(tenant.select(MdmEnrollment).where(MdmEnrollment.device_id.in_(chunk)))
+        }
+        order_ids = {d.order_id for d in devices}
+        orders = {o.id: o for o in tenant.scalars(tenant.select(PurchaseOrder).where(PurchaseOrder.id.in_(order_ids)))}
+        parcels: dict[int, list[Parcel]] = defaultdict(list)
+        for p in tenant.scalars(tenant.select(Parcel).where(Parcel.device_id.in_(chunk))):
+            parcels[p.device_id].append(p)
+        holder_ids = {d.holder_id for d in devices if d.holder_id is not None}
+        holders = {p.id: p for p in tenant.scalars(tenant.select(Person).where(Person.id.in_(holder_ids)))}
+        rows: list[dict[str, Any]] = [
+            {
+                "b_id": d.id,
+                "doc": _encode(company_item(d, mdms.get(d.id), orders[d.order_id], parcels[d.id])).decode(),
+                "search_text": search_text(d, holders.get(d.holder_id) if d.holder_id else None),
+            }
+            for d in devices
+        ]
+        stmt = (
+            update(Device.__table__)  # type: ignore[arg-type]
+            .where(Device.__table__.c.id == bindparam("b_id"))
+            .values(doc=bindparam("doc"), search_text=bindparam("search_text"))
+        )
+        session.connection().execute(stmt, rows)
+        for row in rows:
+            rendered[row["b_id"]] = row["doc"]
+        for d in devices:
+            session.expire(d, ["doc", "search_text"])
+    return rendered

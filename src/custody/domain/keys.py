@@ -1,0 +1,71 @@
+"""API keys: a random token with a recognisable prefix, shown once; only its SHA-256 is stored.
+
+The token carries 256 bits of randomness, so a fast hash is safe here and keeps auth one indexed
+lookup per request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custody.db.models import ApiKey, Person
+from custody.domain.errors import InvalidInput, NotFound
+from custody.domain.tenancy import Caller, Tenant
+from custody.domain.timefmt import utcnow
+
+TOKEN_PREFIX = "cst_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_key(tenant: Tenant, *, person_id: int | None, read_only: bool) -> tuple[ApiKey, str]:
+    if person_id is not None:
+        person = tenant.scalars(tenant.select(Person).where(Person.id == person_id)).one_or_none()
+        if person is None:
+            raise InvalidInput("INVALID_USER", f"no person {person_id} in company {tenant.company_id}")
+    public = secrets.token_hex(4)
+    token = f"{TOKEN_PREFIX}{public}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        company_id=tenant.company_id,
+        person_id=person_id,
+        prefix=f"{TOKEN_PREFIX}{public}",
+        token_hash=hash_token(token),
+        scope="read" if read_only else "write",
+        created_at=utcnow(),
+    )
+    tenant.add(key)
+    tenant.session.flush()
+    return key, token
+
+
+def revoke_key(session: Session, token_or_prefix: str) -> ApiKey:
+    """Revoke by the full token or by its public prefix (`cst_1a2b3c4d`)."""
+    stmt = select(ApiKey).where((ApiKey.token_hash == hash_token(token_or_prefix)) | (ApiKey.prefix == token_or_prefix))
+    key = session.scalars(stmt).one_or_none()
+    if key is None:
+        raise NotFound("KEY_NOT_FOUND", "no such key")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(session: Session, authorization: str | None) -> Caller | None:
+    """The caller behind an `Authorization: Bearer <token>` header, or None (→ 401)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        select(ApiKey.id, ApiKey.company_id, ApiKey.person_id, ApiKey.scope).where(
+            ApiKey.token_hash == hash_token(token.strip()), ApiKey.revoked_at.is_(None)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Caller(company_id=row.company_id, person_id=row.person_id, can_write=row.scope == "write", key_id=row.id)

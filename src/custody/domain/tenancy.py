@@ -1,0 +1,68 @@
+"""Who is calling, and the only door to a company's rows.
+
+Services receive a `Tenant`, never a bare session: every query it builds already carries the
+caller's company, so forgetting the filter is not possible by construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from custody.domain.errors import Forbidden, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    company_id: int
+    person_id: int | None
+    can_write: bool
+    key_id: int | None = None
+
+
+RowT = TypeVar("RowT")
+
+
+class Tenant:
+    def __init__(self, session: Session, caller: Caller) -> None:
+        self._session = session
+        self.caller = caller
+        self.company_id = caller.company_id
+
+    def select(self, model: type[RowT]) -> Select[tuple[RowT]]:
+        return select(model).where(model.company_id == self.company_id)  # type: ignore[attr-defined]
+
+    def columns(self, model: type[Any], *cols: Any) -> Select[Any]:
+        return select(*cols).where(model.company_id == self.company_id)
+
+    def get(self, model: type[RowT], row_id: int, not_found: str, *, for_update: bool = False) -> RowT:
+        stmt = self.select(model).where(model.id == row_id)  # type: ignore[attr-defined]
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self._session.scalars(stmt).one_or_none()
+        if row is None:
+            raise NotFound(not_found)
+        return row
+
+    def add(self, row: Any) -> None:
+        if row.company_id != self.company_id:
+            raise Forbidden("CROSS_COMPANY_WRITE")
+        self._session.add(row)
+
+    def execute(self, stmt: Select[Any]) -> Any:
+        """Run a statement built from `select` / `columns` above."""
+        return self._session.execute(stmt)
+
+    def scalars(self, stmt: Select[Any]) -> Any:
+        return self._session.scalars(stmt)
+
+    @property
+    def session(self) -> Session:
+        """For writes keyed by rows already fetched through this tenant (bulk updates, flush)."""
+        return self._session
+
+    def require_write(self) -> None:
+        if not self.caller.can_write:
+            raise Forbidden("INSUFFICIENT_SCOPE")
