@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import HTTPScope
 
 from custody.db.engine import Database
 from custody.domain.keys import authenticate
@@ -24,7 +26,7 @@ def require_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # typ
         caller = authenticate(session, connection.headers.get("authorization"))
     if caller is None:
         raise NotAuthorizedException("UNAUTHORIZED")
-    if connection.scope["method"] not in READ_METHODS and not caller.can_write:
+    if cast("HTTPScope", connection.scope)["method"] not in READ_METHODS and not caller.can_write:
         raise PermissionDeniedException("INSUFFICIENT_SCOPE")
     connection.state.caller = caller
 

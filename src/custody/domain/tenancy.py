@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ScalarResult, Select, select
 from sqlalchemy.orm import Session
 
 from custody.domain.errors import Forbidden, NotFound
@@ -31,7 +31,7 @@ class Tenant:
         self.caller = caller
         self.company_id = caller.company_id
 
-    def select(self, model: type[RowT]) -> Select[tuple[RowT]]:
+    def select(self, model: type[RowT]) -> Select[RowT]:
         return select(model).where(model.company_id == self.company_id)  # type: ignore[attr-defined]
 
     def columns(self, model: type[Any], *cols: Any) -> Select[Any]:
@@ -55,7 +55,7 @@ class Tenant:
         """Run a statement built from `select` / `columns` above."""
         return self._session.execute(stmt)
 
-    def scalars(self, stmt: Select[Any]) -> Any:
+    def scalars(self, stmt: Select[RowT]) -> ScalarResult[RowT]:
         return self._session.scalars(stmt)
 
     @property
