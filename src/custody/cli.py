@@ -149,8 +149,14 @@ def key_create(
             key, token = create_key(Tenant(session, admin(company)), person_id=person, read_only=read_only)
     except DomainError as error:
         fail(error)
-    result = {"id": key.id, "token": token, "prefix": key.prefix, "company_id": company, "person_id": person,
-              "scope": key.scope}
+    result = {
+        "id": key.id,
+        "token": token,
+        "prefix": key.prefix,
+        "company_id": company,
+        "person_id": person,
+        "scope": key.scope,
+    }
     emit(result, as_json, token)
 
 

@@ -27,7 +27,7 @@ def _new_company(db: Database, label: str) -> Company:
         _, write = create_key(tenant, person_id=None, read_only=False)
         _, read = create_key(tenant, person_id=None, read_only=True)
         _, personal = create_key(tenant, person_id=people[0].id, read_only=False)
-        people_json = tuple(
+        people_json: tuple[dict[str, object], ...] = tuple(
             {
                 "id": p.id,
                 "hex_id": p.hex_id,

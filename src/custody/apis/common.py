@@ -22,8 +22,8 @@ MAX_ID = 2**63 - 1  # larger path ids cannot exist; answer them as not found, no
 def require_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
     """Guard: 401 without a live key, 403 when a read key asks to write. Runs before any parsing."""
     db: Database = connection.app.state.db
-    with db.read() as session:
-        caller = authenticate(session, connection.headers.get("authorization"))
+    with db.engine.connect() as conn:
+        caller = authenticate(conn, connection.headers.get("authorization"))
     if caller is None:
         raise NotAuthorizedException("UNAUTHORIZED")
     if cast("HTTPScope", connection.scope)["method"] not in READ_METHODS and not caller.can_write:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, text
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, column, func, select, table
 from sqlalchemy.exc import IntegrityError
 
 from custody.db.models import Device, DeviceCount, PurchaseOrder
@@ -180,41 +181,65 @@ class DeviceQuery:
     client_status: str | None = None
 
 
-# Shorter words than this cannot use the trigram index and are matched by substring instead.
+# Words shorter than this cannot use the trigram index and are matched by substring instead.
 TRIGRAM = 3
+_device = Device.__table__
+_d = _device.c
+_count = DeviceCount.__table__.c
+_fts = table("device_search", column("rowid"), column("device_search"))
 
 
-def _search_conditions(tenant: Tenant, search: str) -> list[ColumnElement[bool]]:
-    """Every word must match (case-insensitive substring); `%`, `_` and quotes are literal."""
-    words = [w for w in search.lower().split() if w]
-    conditions: list[ColumnElement[bool]] = []
-    indexed = [w for w in words if len(w) >= TRIGRAM]
-    if tenant.session.get_bind().dialect.name == "sqlite" and indexed:
-        phrase = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
-        matches = text("SELECT rowid FROM device_search WHERE device_search MATCH :phrase").bindparams(phrase=phrase)
-        conditions.append(Device.id.in_(matches.columns(Device.id)))
-        words = [w for w in words if len(w) < TRIGRAM]
-    conditions += [Device.search_text.contains(w, autoescape=True) for w in words]
-    return conditions
+@functools.cache
+def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements for one shape of query, built once: the list is the hot
+    path, and building SQLAlchemy expressions costs more than running the SQL."""
+    conditions: list[ColumnElement[bool]] = [_d.company_id == bindparam("company_id"), _d.deleted_at.is_(None)]
+    if status:
+        conditions.append(_d.client_status == bindparam("client_status"))
+    if user:
+        conditions.append(_d.holder_id == bindparam("user_id"))
+    conditions += [_d.search_text.like(bindparam(f"like{i}"), escape="\\") for i in range(likes)]
+    if fts:
+        # The trigram index yields the matching ids; SQLite then looks each one up by key.
+        matching = select(_fts.c.rowid).where(_fts.c.device_search.op("MATCH")(bindparam("phrase")))
+        conditions.append(_d.id.in_(matching))
+    if not (user or fts or likes):
+        kept = [_count.company_id == bindparam("company_id")]
+        if status:
+            kept.append(_count.client_status == bindparam("client_status"))
+        count = select(func.coalesce(func.sum(_count.n), 0)).where(*kept)
+    else:
+        count = select(func.count()).select_from(_device).where(*conditions)
+    page = select(_d.doc).where(*conditions).order_by(_d.id)
+    page = page.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+    return page, count
+
+
+def _like(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_devices(tenant: Tenant, query: DeviceQuery) -> tuple[list[str], int]:
-    """A page of stored items, in id order, and the exact number of matches before paging."""
-    conditions: list[ColumnElement[bool]] = [Device.deleted_at.is_(None)]
-    if query.client_status is not None:
-        conditions.append(Device.client_status == query.client_status)
-    if query.user_id is not None:
-        conditions.append(Device.holder_id == query.user_id)
-    if query.search:
-        conditions += _search_conditions(tenant, query.search)
-    where = and_(*conditions)
-    page = tenant.columns(Device, Device.doc).where(where).order_by(Device.id).limit(query.limit).offset(query.offset)
-    docs = list(tenant.scalars(page))
-    if query.search or query.user_id is not None:
-        total = tenant.scalars(tenant.columns(Device, func.count()).where(where)).one()
-    else:
-        counted = tenant.columns(DeviceCount, func.coalesce(func.sum(DeviceCount.n), 0))
-        if query.client_status is not None:
-            counted = counted.where(DeviceCount.client_status == query.client_status)
-        total = tenant.scalars(counted).one()
-    return docs, int(total)
+    """A page of stored items in id order, and the exact number of matches before paging.
+
+    Search: every word must match, case-insensitively, as a substring; `%`, `_` and quotes are
+    literal. On SQLite words of three or more characters go through the FTS5 trigram index."""
+    params: dict[str, Any] = {
+        "limit": query.limit,
+        "offset": query.offset,
+        "client_status": query.client_status,
+        "user_id": query.user_id,
+    }
+    words = (query.search or "").lower().split()
+    indexed = [w for w in words if len(w) >= TRIGRAM] if tenant.dialect == "sqlite" else []
+    likes = [w for w in words if w not in indexed]
+    if indexed:
+        params["phrase"] = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
+    for i, word in enumerate(likes):
+        params[f"like{i}"] = _like(word)
+    page, count = _list_statements(
+        query.client_status is not None, query.user_id is not None, bool(indexed), len(likes)
+    )
+    docs = list(tenant.run(page, params).scalars())
+    total = int(tenant.run(count, params).scalar_one())
+    return docs, total

@@ -20,7 +20,7 @@ def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Person:
     """A person of the caller's company; any other id, existing elsewhere or not, is the same error."""
     person = tenant.scalars(tenant.select(Person).where(Person.id == person_id)).one_or_none()
     if person is None:
-        raise InvalidInput(invalid_code, f"no user with id {person_id}")
+        raise InvalidInput(invalid_code, "user_id is not a user of this company")
     return person
 
 

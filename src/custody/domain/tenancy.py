@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ScalarResult, Select, select
+from sqlalchemy import CursorResult, Executable, ScalarResult, Select, select
 from sqlalchemy.orm import Session
 
 from custody.domain.errors import Forbidden, NotFound
@@ -30,6 +30,7 @@ class Tenant:
         self._session = session
         self.caller = caller
         self.company_id = caller.company_id
+        self.dialect = session.get_bind().dialect.name
 
     def select(self, model: type[RowT]) -> Select[RowT]:
         return select(model).where(model.company_id == self.company_id)  # type: ignore[attr-defined]
@@ -54,6 +55,10 @@ class Tenant:
     def execute(self, stmt: Select[Any]) -> Any:
         """Run a statement built from `select` / `columns` above."""
         return self._session.execute(stmt)
+
+    def run(self, stmt: Executable, params: dict[str, Any]) -> CursorResult[Any]:
+        """Execute a Core statement; its `:company_id` parameter is always the caller's company."""
+        return self._session.connection().execute(stmt, {**params, "company_id": self.company_id})
 
     def scalars(self, stmt: Select[RowT]) -> ScalarResult[RowT]:
         return self._session.scalars(stmt)

@@ -45,7 +45,9 @@ def _validation_message(exc: ValidationException) -> str:
 def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DomainError):
         status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
-        return _error(status, exc.message if status == 400 and exc.message != exc.code else exc.code)
+        # 400 bodies carry a readable message; it leads with the code clients branch on.
+        readable = status == 400 and exc.message != exc.code
+        return _error(status, f"{exc.code}: {exc.message}" if readable else exc.code)
     if isinstance(exc, ValidationException):
         return _error(400, _validation_message(exc))
     if isinstance(exc, NotAuthorizedException):

@@ -52,7 +52,9 @@ def _path_id(raw: str, not_found: str) -> int:
 def list_devices(
     request: Request[Any, Any, Any],
     limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (max 100)")] = 50,
-    offset: Annotated[int | None, Parameter(ge=0, description="Number of items to skip")] = 0,
+    offset: Annotated[
+        int | None, Parameter(ge=0, description="Number of items to skip", schema_extra={"minimum": 0})
+    ] = 0,
     search: Annotated[
         str | None,
         Parameter(max_length=200, description="Search by device name, serial number, assignee, or team"),
