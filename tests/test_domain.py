@@ -148,7 +148,7 @@ def test_search_follows_the_holder(db: Database, world: World) -> None:
 def test_keys_authenticate_until_revoked(db: Database, world: World) -> None:
     with db.write() as session:
         key, token = create_key(Tenant(session, world.a), person_id=world.ada, read_only=True)
-    with db.engine.connect() as conn:
+    with db.snapshot() as conn:
         caller = authenticate(conn, f"Bearer {token}")
         assert caller == Caller(company_id=world.a.company_id, person_id=world.ada, can_write=False, key_id=key.id)
         assert authenticate(conn, f"Basic {token}") is None
@@ -156,7 +156,7 @@ def test_keys_authenticate_until_revoked(db: Database, world: World) -> None:
         assert authenticate(conn, None) is None
     with db.write() as session:
         revoke_key(session, key.prefix)
-    with db.engine.connect() as conn:
+    with db.snapshot() as conn:
         assert authenticate(conn, f"Bearer {token}") is None
 
 

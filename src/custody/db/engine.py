@@ -3,12 +3,13 @@ rolled back when it raises. Services never commit."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Dialect, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -50,6 +51,31 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """SQL text for this dialect, for positional paramstyles the order of its parameters, and the
+    values of literals the statement binds itself (e.g. the 0 of `coalesce(sum(n), 0)`)."""
+    compiled = statement.compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return compiled.string, order, dict(compiled.params)
+
+
+class Reader:
+    """Runs prebuilt Core statements on a raw DBAPI cursor. Values pass unprocessed, so it serves
+    statements whose parameters are ints and strings and whose results need no type conversion."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cursor = cursor
+        self._dialect = dialect
+        self.dialect = dialect.name
+
+    def rows(self, statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        sql, order, literals = _compiled(statement, self._dialect)
+        values = {**literals, **params}
+        self._cursor.execute(sql, values if order is None else tuple(values[name] for name in order))
+        return list(self._cursor.fetchall())
+
+
 class Database:
     """One database, as reached through `CUSTODY_DATABASE_URL`."""
 
@@ -66,6 +92,20 @@ class Database:
     def read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        """A read-only snapshot for the hot read paths (auth, list pages): prebuilt statements on
+        a pooled DBAPI connection, without ORM or Core execution machinery (about 5x less time)."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if self.dialect == "sqlite":
+                cursor.execute("BEGIN")  # one snapshot for the page and its count
+            yield Reader(cursor, self.engine.dialect)
+        finally:
+            connection.rollback()  # sqlite3 ends the BEGIN above; psycopg ends its implicit one
+            connection.close()  # back to the pool
 
     @contextmanager
     def write(self) -> Iterator[Session]:

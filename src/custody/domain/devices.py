@@ -15,7 +15,7 @@ from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.errors import Conflict, NotFound
 from custody.domain.ownership import end_all_for_device, resolve_person, set_holder
-from custody.domain.tenancy import Tenant
+from custody.domain.tenancy import Tenant, TenantSnapshot
 from custody.domain.timefmt import utcnow
 
 # Columns a client may set directly (the company devices API's writable keys).
@@ -219,7 +219,7 @@ def _like(word: str) -> str:
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def list_devices(tenant: Tenant, query: DeviceQuery) -> tuple[list[str], int]:
+def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[str], int]:
     """A page of stored items in id order, and the exact number of matches before paging.
 
     Search: every word must match, case-insensitively, as a substring; `%`, `_` and quotes are
@@ -240,6 +240,6 @@ def list_devices(tenant: Tenant, query: DeviceQuery) -> tuple[list[str], int]:
     page, count = _list_statements(
         query.client_status is not None, query.user_id is not None, bool(indexed), len(likes)
     )
-    docs = list(tenant.run(page, params).scalars())
-    total = int(tenant.run(count, params).scalar_one())
+    docs = [row[0] for row in tenant.rows(page, params)]
+    total = int(tenant.rows(count, params)[0][0])
     return docs, total

@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from custody.db.engine import Reader
 from custody.db.models import ApiKey, Person
 from custody.domain.errors import InvalidInput, NotFound
 from custody.domain.tenancy import Caller, Tenant
@@ -60,16 +61,17 @@ _AUTH = select(_key.id, _key.company_id, _key.person_id, _key.scope).where(
 )
 
 
-def authenticate(connection: Connection, authorization: str | None) -> Caller | None:
+def authenticate(reader: Reader, authorization: str | None) -> Caller | None:
     """The caller behind an `Authorization: Bearer <token>` header, or None (→ 401).
-    Runs on every request: one prebuilt statement on a bare connection, no ORM."""
+    Runs on every request: one prebuilt statement on a raw snapshot, no ORM."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
         return None
-    row = connection.execute(_AUTH, {"token_hash": hash_token(token)}).one_or_none()
-    if row is None:
+    rows = reader.rows(_AUTH, {"token_hash": hash_token(token)})
+    if not rows:
         return None
-    return Caller(company_id=row.company_id, person_id=row.person_id, can_write=row.scope == "write", key_id=row.id)
+    key_id, company_id, person_id, scope = rows[0]
+    return Caller(company_id=company_id, person_id=person_id, can_write=scope == "write", key_id=key_id)

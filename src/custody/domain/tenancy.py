@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Executable, ScalarResult, Select, select
+from sqlalchemy import Executable, ScalarResult, Select, select
 from sqlalchemy.orm import Session
 
+from custody.db.engine import Reader
 from custody.domain.errors import Forbidden, NotFound
 
 
@@ -56,9 +57,10 @@ class Tenant:
         """Run a statement built from `select` / `columns` above."""
         return self._session.execute(stmt)
 
-    def run(self, stmt: Executable, params: dict[str, Any]) -> CursorResult[Any]:
+    def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Execute a Core statement; its `:company_id` parameter is always the caller's company."""
-        return self._session.connection().execute(stmt, {**params, "company_id": self.company_id})
+        result = self._session.connection().execute(stmt, {**params, "company_id": self.company_id})
+        return [tuple(row) for row in result]
 
     def scalars(self, stmt: Select[RowT]) -> ScalarResult[RowT]:
         return self._session.scalars(stmt)
@@ -71,3 +73,17 @@ class Tenant:
     def require_write(self) -> None:
         if not self.caller.can_write:
             raise Forbidden("INSUFFICIENT_SCOPE")
+
+
+class TenantSnapshot:
+    """A caller's read-only view on a `Database.snapshot()`, for the hot read paths."""
+
+    def __init__(self, reader: Reader, caller: Caller) -> None:
+        self._reader = reader
+        self.caller = caller
+        self.company_id = caller.company_id
+        self.dialect = reader.dialect
+
+    def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute a Core statement; its `:company_id` parameter is always the caller's company."""
+        return self._reader.rows(stmt, {**params, "company_id": self.company_id})

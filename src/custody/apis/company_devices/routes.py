@@ -9,7 +9,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from custody.apis.common import MAX_ID, require_key, transaction
+from custody.apis.common import MAX_ID, read, require_key, transaction
 from custody.apis.company_devices import schemas
 from custody.db.models import Address
 from custody.domain import devices
@@ -46,10 +46,9 @@ def _path_id(raw: str, not_found: str) -> int:
     "/devices",
     summary="List company devices",
     guards=[require_key],
-    sync_to_thread=True,
-    responses={200: ResponseSpec(data_container=schemas.DevicePage, description="Paginated devices"), **ERRORS},
+        responses={200: ResponseSpec(data_container=schemas.DevicePage, description="Paginated devices"), **ERRORS},
 )
-def list_devices(
+async def list_devices(
     request: Request[Any, Any, Any],
     limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (max 100)")] = 50,
     offset: Annotated[
@@ -70,8 +69,7 @@ def list_devices(
     )
     if query.offset > MAX_ID or (query.user_id or 0) > MAX_ID:
         raise ValidationException("offset and user_id must fit in 64 bits")
-    with transaction(request, write=False) as tenant:
-        docs, total = devices.list_devices(tenant, query)
+    docs, total = await read(request, lambda tenant: devices.list_devices(tenant, query))
     meta = f'],"meta":{{"total":{total},"limit":{query.limit},"offset":{query.offset}}}}}'
     return _json(b'{"data":[' + ",".join(docs).encode() + meta.encode())
 
