@@ -7,15 +7,15 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, bindparam, column, func, select, table
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, column, func, select, table
 from sqlalchemy.exc import IntegrityError
 
 from custody.db.models import Device, DeviceCount, PurchaseOrder
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
-from custody.domain.errors import Conflict, NotFound
+from custody.domain.errors import Conflict, InvalidInput, NotFound
 from custody.domain.ownership import end_all_for_device, resolve_person, set_holder
-from custody.domain.tenancy import Tenant, TenantSnapshot
+from custody.domain.tenancy import MAX_ID, Tenant, TenantSnapshot
 from custody.domain.timefmt import utcnow
 
 # Columns a client may set directly (the company devices API's writable keys).
@@ -34,6 +34,15 @@ WRITABLE_FIELDS = (
 NOT_FOUND = "DEVICE_NOT_FOUND"
 INVALID_USER = "INVALID_USER"
 KEEP = object()  # DeviceChanges.holder when the holder is not to change
+
+
+def check_text(values: dict[str, Any]) -> None:
+    """Text may hold any character but NUL, which PostgreSQL cannot store: refuse it on every
+    database alike, before anything is written."""
+    for key, value in values.items():
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in items):
+            raise InvalidInput("INVALID_TEXT", f"{key} must not contain NUL characters")
 
 
 def new_hex_id() -> str:
@@ -79,6 +88,8 @@ def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
     tenant.require_write()
     now = utcnow()
     for spec in specs:
+        check_text(spec.fields)
+        check_text(spec.characteristics)
         if spec.holder_id is not None:
             resolve_person(tenant, spec.holder_id, INVALID_USER)
     order = create_intake_order(tenant, [s.fields.get("name") for s in specs])
@@ -114,6 +125,8 @@ def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
 
 def get_device(tenant: Tenant, device_id: int, *, for_update: bool = False) -> Device:
     """A listed device of the caller's company; deleted, foreign and unknown ids are all not found."""
+    if not 0 < device_id <= MAX_ID:
+        raise NotFound(NOT_FOUND)
     stmt = tenant.select(Device).where(Device.id == device_id, Device.deleted_at.is_(None))
     if for_update:
         stmt = stmt.with_for_update()
@@ -138,6 +151,8 @@ class DeviceChanges:
 def update_device(tenant: Tenant, device_id: int, changes: DeviceChanges) -> str:
     """Apply a partial update; returns the device's new item."""
     tenant.require_write()
+    check_text(changes.fields)
+    check_text(changes.characteristics)
     device = get_device(tenant, device_id, for_update=True)
     now = utcnow()
     for name, value in changes.fields.items():
@@ -181,6 +196,7 @@ class DeviceQuery:
     client_status: str | None = None
 
 
+OFFSET_CAP = 2**62
 # Words shorter than this cannot use the trigram index and are matched by substring instead.
 TRIGRAM = 3
 _device = Device.__table__
@@ -211,7 +227,7 @@ def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[S
     else:
         count = select(func.count()).select_from(_device).where(*conditions)
     page = select(_d.doc).where(*conditions).order_by(_d.id)
-    page = page.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+    page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
     return page, count
 
 
@@ -224,9 +240,14 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[l
 
     Search: every word must match, case-insensitively, as a substring; `%`, `_` and quotes are
     literal. On SQLite words of three or more characters go through the FTS5 trigram index."""
+    if query.search:
+        check_text({"search": query.search})
+    if query.user_id is not None and not 0 < query.user_id <= MAX_ID:
+        return [], 0  # no such holder can exist
     params: dict[str, Any] = {
         "limit": query.limit,
-        "offset": query.offset,
+        # Past any real total the page is empty anyway; the cap keeps OFFSET + LIMIT within 64 bits.
+        "offset": min(query.offset, OFFSET_CAP),
         "client_status": query.client_status,
         "user_id": query.user_id,
     }

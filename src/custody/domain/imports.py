@@ -15,11 +15,14 @@ SQLite runs the device triggers (counts, FTS index) once per statement rather th
 from __future__ import annotations
 
 import gc
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import msgspec
@@ -31,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from custody.db.models import Address, Base, Device, MdmEnrollment, Parcel, Person, PurchaseOrder
 from custody.db.types import UTCDateTime
 from custody.domain import enums
-from custody.domain.devices import create_intake_order, new_hex_id
+from custody.domain.devices import create_intake_order
 from custody.domain.documents import company_item, refresh_devices, search_text
 from custody.domain.errors import Conflict, InvalidInput
 from custody.domain.tenancy import Tenant
@@ -186,6 +189,20 @@ OWNERSHIP = Base.metadata.tables["ownership"]
 # What an update may change; the rest (ids, company, serial, seed 000's fields, created_at) stays.
 UPDATED_COLUMNS = (*DEVICE_FIELDS, "characteristics", "order_id", "holder_id", "lock_wipe_status")
 
+STAGED_COLUMNS = ("id", *UPDATED_COLUMNS, "search_text", "doc", "updated_at")
+ORDER_COLUMNS = tuple(Base.metadata.tables["purchase_order"].c.keys())
+DEVICE_COLUMNS = tuple(DEVICE.c.keys())
+MDM_COLUMNS = tuple(MDM.c.keys())
+PARCEL_COLUMNS = tuple(PARCEL.c.keys())
+# What an update reads of a stored device: its item is rendered again, and the columns written
+# anew (or never shown) are not worth decoding.
+LOADED_COLUMNS = [c for c in DEVICE.c if c.name not in ("doc", "search_text", "tags", "created_at", "updated_at")]
+_NEW_DEVICE: dict[str, Any] = dict.fromkeys(DEVICE_COLUMNS)
+_device_row = itemgetter(*DEVICE_COLUMNS)
+_staged_row = itemgetter(*STAGED_COLUMNS)
+_NO_CHARACTERISTICS: dict[str, Any] = dict.fromkeys(enums.CHARACTERISTIC_KEYS)
+_line_fields = attrgetter(*DEVICE_FIELDS)
+_NONES = repeat(None)
 _decode = msgspec.json.Decoder(ImportLine).decode
 _encode = msgspec.json.Encoder().encode
 T = TypeVar("T")
@@ -247,7 +264,7 @@ def import_devices(
     with _gc_paused():
         plan = _plan(tenant, _parse(lines))
         try:
-            return _apply(tenant, plan, on_progress or (lambda _done, _total: None))
+            return _Apply(tenant, plan).run(on_progress or (lambda _done, _total: None))
         except IntegrityError as error:  # a concurrent writer took a serial number meanwhile
             raise Conflict(
                 "INVALID_SERIAL_NUMBER", f"import conflicts with a concurrent change: {error.orig}"
@@ -296,7 +313,9 @@ def _plan(tenant: Tenant, items: list[tuple[int, ImportLine]]) -> _Plan:
     """Everything the write needs from the database, and every check that needs it: no writes."""
     existing: dict[str, dict[str, Any]] = {}
     for serials in _chunks([line.serial_number for _, line in items], LOOKUP_CHUNK):
-        stmt = tenant.columns(Device, *DEVICE.c).where(Device.deleted_at.is_(None), Device.serial_number.in_(serials))
+        stmt = tenant.columns(Device, *LOADED_COLUMNS).where(
+            Device.deleted_at.is_(None), Device.serial_number.in_(serials)
+        )
         for row in tenant.execute(stmt.with_for_update()).mappings():
             existing[row["serial_number"]] = dict(row)
     updated_ids = [d["id"] for d in existing.values()]
@@ -406,20 +425,23 @@ class _Writer:
     def time(self, value: datetime | None) -> Any:
         return None if value is None else self._bind_time(value)
 
-    def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def insert(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         quote = self.dialect.identifier_preparer.quote
         head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
-        for chunk in _chunks(rows, max(1, PARAMS_PER_STATEMENT // len(columns))):
-            parts: list[str] = []
-            params: list[Any] = []
-            for row in chunk:
-                mask = tuple(value is None for value in row)
-                template = self._templates.get(mask)
-                if template is None:
-                    template = "(" + ", ".join("NULL" if null else self.mark for null in mask) + ")"
-                    self._templates[mask] = template
-                parts.append(template)
-                params.extend(value for value in row if value is not None)
+        parts: list[str] = []
+        params: list[Any] = []
+        for row in rows:
+            if len(params) + len(row) > PARAMS_PER_STATEMENT:
+                self.connection.exec_driver_sql(head + ", ".join(parts), tuple(params))
+                parts, params = [], []
+            present = tuple(map(is_not, row, _NONES))
+            template = self._templates.get(present)
+            if template is None:
+                template = "(" + ", ".join(self.mark if keep else "NULL" for keep in present) + ")"
+                self._templates[present] = template
+            parts.append(template)
+            params.extend(compress(row, present))
+        if parts:
             self.connection.exec_driver_sql(head + ", ".join(parts), tuple(params))
 
     def reserve_ids(self, table: Table, count: int) -> Iterator[int]:
@@ -436,16 +458,16 @@ class _Writer:
 
 @dataclass(slots=True)
 class _Batch:
-    """The rows one chunk of lines writes."""
+    """The rows one chunk of lines writes, in the driver's form."""
 
-    created: list[list[Any]] = field(default_factory=list)
-    updated: list[list[Any]] = field(default_factory=list)
+    created: list[tuple[Any, ...]] = field(default_factory=list)
+    updated: list[tuple[Any, ...]] = field(default_factory=list)
     mdm_replaced: list[int] = field(default_factory=list)  # device ids whose enrollment goes
-    mdm: list[list[Any]] = field(default_factory=list)
+    mdm: list[tuple[Any, ...]] = field(default_factory=list)
     parcels_replaced: list[int] = field(default_factory=list)
-    parcels: list[list[Any]] = field(default_factory=list)
+    parcels: list[tuple[Any, ...]] = field(default_factory=list)
     spans_ended: list[int] = field(default_factory=list)
-    spans: list[tuple[int, int, int, Any]] = field(default_factory=list)
+    spans: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def _settle_orders(tenant: Tenant, plan: _Plan, now: datetime) -> tuple[dict[str, PurchaseOrder], set[int], int]:
@@ -478,247 +500,232 @@ def _settle_orders(tenant: Tenant, plan: _Plan, now: datetime) -> tuple[dict[str
     return settled, changed, len(settled) - len(plan.stored_orders)
 
 
-def _apply(tenant: Tenant, plan: _Plan, on_progress: Progress) -> ImportResult:
-    session = tenant.session
-    now = utcnow()
-    company = tenant.company_id
-    orders, changed_orders, orders_created = _settle_orders(tenant, plan, now)
-    intake_lines = [line for _, line in plan.items if line.order is UNSET and line.serial_number not in plan.existing]
-    intake: PurchaseOrder | None = None
-    if intake_lines:
-        intake = create_intake_order(
-            tenant, [line.name if isinstance(line.name, str) else None for line in intake_lines]
+class _Apply:
+    """The write half of an import: orders settled and ids reserved up front, then lines written
+    chunk by chunk, each device's item rendered just before its row is written."""
+
+    def __init__(self, tenant: Tenant, plan: _Plan) -> None:
+        self.tenant = tenant
+        self.plan = plan
+        self.company = tenant.company_id
+        self.now = utcnow()
+        orders, self.changed_orders, self.orders_created = _settle_orders(tenant, plan, self.now)
+        self.order_ids = {number: order.id for number, order in orders.items()}
+        self.intake = self._intake_order()
+        settled = [*plan.kept_orders.values(), *orders.values(), *([self.intake] if self.intake else [])]
+        self.orders = {o.id: _Row({name: getattr(o, name) for name in ORDER_COLUMNS}) for o in settled}
+
+        self.writer = _Writer(tenant.session.connection())
+        items = plan.items
+        self.created = len(items) - len(plan.existing)
+        self.device_ids = self.writer.reserve_ids(DEVICE, self.created)
+        new_mdm = sum(
+            1
+            for _, line in items
+            if isinstance(line.mdm, LineMdm)
+            and ((d := plan.existing.get(line.serial_number)) is None or d["id"] not in plan.mdm)
         )
-        intake.device_names = intake.device_names[:INTAKE_NAMES_LIMIT]
-        session.flush()
-    by_id: dict[int, PurchaseOrder] = {**plan.kept_orders, **{o.id: o for o in orders.values()}}
-    if intake is not None:
-        by_id[intake.id] = intake
+        self.mdm_ids = self.writer.reserve_ids(MDM, new_mdm)
+        parcels = sum(len(line.parcels) for _, line in items if isinstance(line.parcels, list))
+        self.parcel_ids = self.writer.reserve_ids(PARCEL, parcels)
+        # `new_hex_id`'s 96 random bits per device, drawn in one call.
+        random_hex = secrets.token_hex(12 * self.created)
+        self.hex_ids = (random_hex[i : i + 24] for i in range(0, len(random_hex), 24))
+        self.bound_now = self.writer.time(self.now)
+        self.staging = _staging_table(self.writer.connection) if plan.existing else None
 
-    writer = _Writer(session.connection())
-    created_count = len(plan.items) - len(plan.existing)
-    device_ids = writer.reserve_ids(DEVICE, created_count)
-    new_mdm = sum(
-        1
-        for _, line in plan.items
-        if isinstance(line.mdm, LineMdm)
-        and ((d := plan.existing.get(line.serial_number)) is None or d["id"] not in plan.mdm)
-    )
-    mdm_ids = writer.reserve_ids(MDM, new_mdm)
-    parcel_ids = writer.reserve_ids(
-        PARCEL, sum(len(line.parcels) for _, line in plan.items if isinstance(line.parcels, list))
-    )
-    hex_ids = iter([new_hex_id() for _ in range(created_count)])
-    staging = _staging_table(session.connection()) if plan.existing else None
+    def _intake_order(self) -> PurchaseOrder | None:
+        """The order of the new devices whose line names none: one for the whole file."""
+        existing = self.plan.existing
+        names = [
+            line.name if isinstance(line.name, str) else None
+            for _, line in self.plan.items
+            if line.order is UNSET and line.serial_number not in existing
+        ]
+        if not names:
+            return None
+        order = create_intake_order(self.tenant, names)
+        order.device_names = order.device_names[:INTAKE_NAMES_LIMIT]
+        self.tenant.session.flush()
+        return order
 
-    bound_now = writer.time(now)
-    device_columns = [c.name for c in DEVICE.c]
-    mdm_columns = [c.name for c in MDM.c]
-    parcel_columns = [c.name for c in PARCEL.c]
-    done = 0
-    for chunk in _chunks(plan.items, WRITE_CHUNK):
-        batch = _Batch()
-        for _, line in chunk:
-            stored = plan.existing.get(line.serial_number)
-            values = _device_values(line, stored, company, device_ids, hex_ids, orders, intake)
-            device_id = values["id"]
-            mdm = _mdm_values(line, plan.mdm.get(device_id), values, mdm_ids, company, batch, writer, mdm_columns)
-            parcels = _parcel_values(line, plan.parcels.get(device_id, []), device_id, parcel_ids, company, now)
-            if isinstance(line.parcels, list):
-                if stored is not None:
-                    batch.parcels_replaced.append(device_id)
-                batch.parcels += [
-                    [writer.time(v) if isinstance(v, datetime) else v for v in (p[c] for c in parcel_columns)]
-                    for p in parcels
-                ]
-            _holder(line, stored, values, batch, bound_now, company)
-            holder = values["holder_id"]
-            device = cast(Device, _Row(values))
-            item = company_item(
-                device,
-                cast(MdmEnrollment | None, mdm),
-                by_id[values["order_id"]],
-                cast(list[Parcel], [_Row(p) for p in parcels]),
+    def run(self, on_progress: Progress) -> ImportResult:
+        total = len(self.plan.items)
+        done = 0
+        for chunk in _chunks(self.plan.items, WRITE_CHUNK):
+            batch = _Batch()
+            for _, line in chunk:
+                self._line(line, batch)
+            self._write(batch)
+            done += len(chunk)
+            on_progress(done, total)
+        if self.staging is not None:
+            self.staging.drop(self.writer.connection)
+        _refresh_order_devices(self.tenant, self.changed_orders, [d["id"] for d in self.plan.existing.values()])
+        return ImportResult(
+            created=self.created,
+            updated=len(self.plan.existing),
+            orders_created=self.orders_created + (self.intake is not None),
+            intake_order_id=self.intake.id if self.intake is not None else None,
+        )
+
+    def _line(self, line: ImportLine, batch: _Batch) -> None:
+        stored = self.plan.existing.get(line.serial_number)
+        values = self._device(line, stored)
+        mdm = self._mdm(line, values, batch)
+        parcels = self._parcels(line, stored, values["id"], batch)
+        self._holder(line, stored, values, batch)
+        holder = values["holder_id"]
+        device = cast(Device, _Row(values))
+        order = cast(PurchaseOrder, self.orders[values["order_id"]])
+        item = company_item(device, cast(MdmEnrollment | None, mdm), order, cast(list[Parcel], parcels))
+        values["doc"] = _encode(item).decode()
+        values["search_text"] = search_text(
+            device, cast(Person | None, self.plan.people.get(holder) if holder else None)
+        )
+        values["characteristics"] = _encode(values["characteristics"]).decode()
+        values["updated_at"] = self.bound_now
+        if stored is None:
+            values["tags"] = "[]"
+            values["created_at"] = self.bound_now
+            batch.created.append(_device_row(values))
+        else:
+            batch.updated.append(_staged_row(values))
+
+    def _device(self, line: ImportLine, stored: dict[str, Any] | None) -> dict[str, Any]:
+        """The device's columns after this line: stored values (or a new device's defaults) overlaid
+        with the keys the line carries."""
+        if stored is None:
+            values = dict(_NEW_DEVICE)
+            values.update(
+                id=next(self.device_ids),
+                hex_id=next(self.hex_ids),
+                company_id=self.company,
+                serial_number=line.serial_number,
+                client_status="AVAILABLE",
+                characteristics=dict(_NO_CHARACTERISTICS),
+                order_id=self.intake.id if self.intake is not None else None,
             )
-            values["doc"] = _encode(item).decode()
-            values["search_text"] = search_text(
-                device, cast(Person | None, plan.people.get(holder) if holder else None)
-            )
-            values["characteristics"] = _encode(values["characteristics"]).decode()
-            if stored is None:
-                values["tags"] = "[]"
-                values["created_at"] = values["updated_at"] = bound_now
-                batch.created.append([values[c] for c in device_columns])
-            else:
-                values["updated_at"] = bound_now
-                batch.updated.append([values[c.name] for c in staging.c] if staging is not None else [])
-        _write(writer, batch, staging, company, now, device_columns, mdm_columns, parcel_columns)
-        done += len(chunk)
-        on_progress(done, len(plan.items))
-    if staging is not None:
-        staging.drop(session.connection())
-    _refresh_order_devices(tenant, changed_orders, [d["id"] for d in plan.existing.values()])
-    return ImportResult(
-        created=created_count,
-        updated=len(plan.existing),
-        orders_created=orders_created + (intake is not None),
-        intake_order_id=intake.id if intake is not None else None,
-    )
-
-
-def _device_values(
-    line: ImportLine,
-    stored: dict[str, Any] | None,
-    company: int,
-    device_ids: Iterator[int],
-    hex_ids: Iterator[str],
-    orders: dict[str, PurchaseOrder],
-    intake: PurchaseOrder | None,
-) -> dict[str, Any]:
-    """The device's columns after this line: stored values (or a new device's defaults) overlaid
-    with the keys the line carries."""
-    if stored is None:
-        values: dict[str, Any] = dict.fromkeys(DEVICE.c.keys())
-        values.update(id=next(device_ids), hex_id=next(hex_ids), company_id=company, client_status="AVAILABLE")
-        values["characteristics"] = dict.fromkeys(enums.CHARACTERISTIC_KEYS)
-        values["order_id"] = intake.id if intake is not None else None
-    else:
-        values = dict(stored)
-        values["characteristics"] = {**dict.fromkeys(enums.CHARACTERISTIC_KEYS), **(stored["characteristics"] or {})}
-    for key in DEVICE_FIELDS:
-        value = getattr(line, key)
-        if value is not UNSET:
-            values[key] = value
-    given = line.characteristics
-    if isinstance(given, LineCharacteristics):
-        chars = values["characteristics"]
-        for key, value in zip(given.__struct_fields__, msgspec.structs.astuple(given), strict=True):
+        else:
+            values = dict(stored)
+            values["characteristics"] = {**_NO_CHARACTERISTICS, **(stored["characteristics"] or {})}
+        for key, value in zip(DEVICE_FIELDS, _line_fields(line), strict=True):
             if value is not UNSET:
-                chars[key] = value
-    if isinstance(line.order, LineOrder):
-        values["order_id"] = orders[line.order.order_number].id
-    return values
+                values[key] = value
+        given = line.characteristics
+        if isinstance(given, LineCharacteristics):
+            chars = values["characteristics"]
+            for key, value in zip(given.__struct_fields__, msgspec.structs.astuple(given), strict=True):
+                if value is not UNSET:
+                    chars[key] = value
+        if isinstance(line.order, LineOrder):
+            values["order_id"] = self.order_ids[line.order.order_number]
+        return values
 
+    def _bound(self, values: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+        time = self.writer.time
+        return tuple(time(v) if isinstance(v, datetime) else v for v in map(values.__getitem__, columns))
 
-def _mdm_values(
-    line: ImportLine,
-    stored: dict[str, Any] | None,
-    device: dict[str, Any],
-    mdm_ids: Iterator[int],
-    company: int,
-    batch: _Batch,
-    writer: _Writer,
-    columns: list[str],
-) -> _Row | None:
-    """The enrollment the device's item shows; a line's `mdm` replaces the stored one (keeping its
-    id and the OS details seed 002 does not carry), and `null` removes it."""
-    given = line.mdm
-    if given is UNSET:
-        return _Row(stored) if stored is not None else None
-    if stored is not None:
-        batch.mdm_replaced.append(device["id"])
-    if given is None:
-        return None
-    values = msgspec.structs.asdict(given)
-    for key in MDM_DATES:
-        if values[key] is not None:
-            values[key] = parse_iso_z(values[key])
-    del values["is_locked"]
-    keep = stored or {"os_name": None, "os_version": None, "build_version": None}
-    values.update(
-        id=stored["id"] if stored else next(mdm_ids),
-        company_id=company,
-        device_id=device["id"],
-        os_name=keep["os_name"],
-        os_version=keep["os_version"],
-        build_version=keep["build_version"],
-    )
-    # One lock / wipe state drives both views: the item shows it back as `is_locked` and status.
-    if given.status == "DEVICE_WIPE_PENDING":
-        device["lock_wipe_status"] = "WIPING"
-    elif given.is_locked:
-        device["lock_wipe_status"] = "LOCKED"
-    elif device["lock_wipe_status"] in ("LOCKED", "WIPING"):
-        device["lock_wipe_status"] = None
-    batch.mdm.append([writer.time(v) if isinstance(v, datetime) else v for v in (values[c] for c in columns)])
-    return _Row(values)
-
-
-def _parcel_values(
-    line: ImportLine, stored: list[_Row], device_id: int, parcel_ids: Iterator[int], company: int, now: datetime
-) -> list[dict[str, Any]]:
-    if not isinstance(line.parcels, list):
-        return [p.__dict__ for p in stored]
-    # Newest first on the line: the last gets the lowest id, so equal creation times keep that order.
-    ids = [next(parcel_ids) for _ in line.parcels][::-1]
-    parcels = []
-    for parcel_id, given in zip(ids, line.parcels, strict=True):
+    def _mdm(self, line: ImportLine, device: dict[str, Any], batch: _Batch) -> _Row | None:
+        """The enrollment the item shows. A line's `mdm` replaces the stored one, keeping its id and
+        the OS details seed 002 does not carry; `null` removes it."""
+        given = line.mdm
+        stored = self.plan.mdm.get(device["id"])
+        if given is UNSET:
+            return _Row(stored) if stored is not None else None
+        if stored is not None:
+            batch.mdm_replaced.append(device["id"])
+        if given is None:
+            return None
         values = msgspec.structs.asdict(given)
-        for key in PARCEL_DATES:
+        del values["is_locked"]
+        for key in MDM_DATES:
             if values[key] is not None:
                 values[key] = parse_iso_z(values[key])
-        created = values["created_at"]
+        kept = stored or dict.fromkeys(("os_name", "os_version", "build_version"))
         values.update(
-            id=parcel_id, company_id=company, device_id=device_id, created_at=parse_iso_z(created) if created else now
+            id=stored["id"] if stored else next(self.mdm_ids),
+            company_id=self.company,
+            device_id=device["id"],
+            os_name=kept["os_name"],
+            os_version=kept["os_version"],
+            build_version=kept["build_version"],
         )
-        parcels.append(values)
-    return parcels
+        # One lock / wipe state drives both views; the item shows it back as `is_locked` and status.
+        if given.status == "DEVICE_WIPE_PENDING":
+            device["lock_wipe_status"] = "WIPING"
+        elif given.is_locked:
+            device["lock_wipe_status"] = "LOCKED"
+        elif device["lock_wipe_status"] in ("LOCKED", "WIPING"):
+            device["lock_wipe_status"] = None
+        batch.mdm.append(self._bound(values, MDM_COLUMNS))
+        return _Row(values)
 
+    def _parcels(self, line: ImportLine, stored: dict[str, Any] | None, device_id: int, batch: _Batch) -> list[_Row]:
+        if not isinstance(line.parcels, list):
+            return self.plan.parcels.get(device_id, [])
+        if stored is not None:
+            batch.parcels_replaced.append(device_id)
+        # Newest first on the line: the last gets the lowest id, so equal creation times keep the order.
+        ids = [next(self.parcel_ids) for _ in line.parcels][::-1]
+        parcels = []
+        for parcel_id, given in zip(ids, line.parcels, strict=True):
+            values = msgspec.structs.asdict(given)
+            for key in PARCEL_DATES:
+                if values[key] is not None:
+                    values[key] = parse_iso_z(values[key])
+            values.update(
+                id=parcel_id, company_id=self.company, device_id=device_id, created_at=values["created_at"] or self.now
+            )
+            batch.parcels.append(self._bound(values, PARCEL_COLUMNS))
+            parcels.append(_Row(values))
+        return parcels
 
-def _holder(
-    line: ImportLine, stored: dict[str, Any] | None, values: dict[str, Any], batch: _Batch, bound_now: Any, company: int
-) -> None:
-    """`set_holder`'s rule in bulk: a new holder ends the open span and opens one from now."""
-    if line.user_id is UNSET or line.user_id == values["holder_id"]:
-        return
-    if stored is not None and values["holder_id"] is not None:
-        batch.spans_ended.append(values["id"])
-    if line.user_id is not None:
-        batch.spans.append((company, values["id"], line.user_id, bound_now))
-    values["holder_id"] = line.user_id
+    def _holder(self, line: ImportLine, stored: dict[str, Any] | None, values: dict[str, Any], batch: _Batch) -> None:
+        """`set_holder`'s rule in bulk: a new holder ends the open span and opens one from now."""
+        if line.user_id is UNSET or line.user_id == values["holder_id"]:
+            return
+        if stored is not None and values["holder_id"] is not None:
+            batch.spans_ended.append(values["id"])
+        if line.user_id is not None:
+            batch.spans.append((self.company, values["id"], line.user_id, self.bound_now))
+        values["holder_id"] = line.user_id
+
+    def _write(self, batch: _Batch) -> None:
+        writer, company = self.writer, self.company
+        connection = writer.connection
+        writer.insert(DEVICE, DEVICE_COLUMNS, batch.created)
+        if self.staging is not None and batch.updated:
+            staging = self.staging
+            connection.execute(delete(staging))
+            writer.insert(staging, STAGED_COLUMNS, batch.updated)
+            assignments = {c.name: c for c in staging.c if c.name != "id"}
+            connection.execute(update(DEVICE).values(assignments).where(DEVICE.c.id == staging.c.id))
+        for ids in _chunks(batch.mdm_replaced, LOOKUP_CHUNK):
+            connection.execute(delete(MDM).where(MDM.c.company_id == company, MDM.c.device_id.in_(ids)))
+        writer.insert(MDM, MDM_COLUMNS, batch.mdm)
+        for ids in _chunks(batch.parcels_replaced, LOOKUP_CHUNK):
+            connection.execute(delete(PARCEL).where(PARCEL.c.company_id == company, PARCEL.c.device_id.in_(ids)))
+        writer.insert(PARCEL, PARCEL_COLUMNS, batch.parcels)
+        at = literal(self.now, UTCDateTime())
+        for ids in _chunks(batch.spans_ended, LOOKUP_CHUNK):
+            connection.execute(
+                update(OWNERSHIP)
+                .where(
+                    OWNERSHIP.c.company_id == company, OWNERSHIP.c.device_id.in_(ids), OWNERSHIP.c.end_time.is_(None)
+                )
+                .values(end_time=case((OWNERSHIP.c.start_time > at, OWNERSHIP.c.start_time), else_=at))
+            )
+        writer.insert(OWNERSHIP, ("company_id", "device_id", "person_id", "start_time"), batch.spans)
 
 
 def _staging_table(connection: Connection) -> Table:
-    """Updated devices are staged in a temporary table and applied by one UPDATE ... FROM per chunk."""
-    columns = [
-        Column(name, DEVICE.c[name].type) for name in ("id", *UPDATED_COLUMNS, "search_text", "doc", "updated_at")
-    ]
+    """Updated devices are staged in a temporary table and applied by one UPDATE ... FROM per chunk,
+    so that the device triggers run once per statement there too."""
+    columns = [Column(name, DEVICE.c[name].type) for name in STAGED_COLUMNS]
     staging = Table("custody_import_device", MetaData(), *columns, prefixes=["TEMPORARY"])
     staging.create(connection)
     return staging
-
-
-def _write(
-    writer: _Writer,
-    batch: _Batch,
-    staging: Table | None,
-    company: int,
-    now: datetime,
-    device_columns: list[str],
-    mdm_columns: list[str],
-    parcel_columns: list[str],
-) -> None:
-    connection = writer.connection
-    writer.insert(DEVICE, device_columns, batch.created)
-    if staging is not None and batch.updated:
-        connection.execute(delete(staging))
-        writer.insert(staging, [c.name for c in staging.c], batch.updated)
-        assignments = {c.name: c for c in staging.c if c.name != "id"}
-        connection.execute(update(DEVICE).values(assignments).where(DEVICE.c.id == staging.c.id))
-    for ids in _chunks(batch.mdm_replaced, LOOKUP_CHUNK):
-        connection.execute(delete(MDM).where(MDM.c.company_id == company, MDM.c.device_id.in_(ids)))
-    writer.insert(MDM, mdm_columns, batch.mdm)
-    for ids in _chunks(batch.parcels_replaced, LOOKUP_CHUNK):
-        connection.execute(delete(PARCEL).where(PARCEL.c.company_id == company, PARCEL.c.device_id.in_(ids)))
-    writer.insert(PARCEL, parcel_columns, batch.parcels)
-    at = literal(now, UTCDateTime())
-    for ids in _chunks(batch.spans_ended, LOOKUP_CHUNK):
-        connection.execute(
-            update(OWNERSHIP)
-            .where(OWNERSHIP.c.company_id == company, OWNERSHIP.c.device_id.in_(ids), OWNERSHIP.c.end_time.is_(None))
-            .values(end_time=case((OWNERSHIP.c.start_time > at, OWNERSHIP.c.start_time), else_=at))
-        )
-    writer.insert(OWNERSHIP, ["company_id", "device_id", "person_id", "start_time"], batch.spans)
 
 
 def _refresh_order_devices(tenant: Tenant, order_ids: set[int], imported: Iterable[int]) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from custody.db.models import Device, Ownership, Person
 from custody.domain.errors import InvalidInput
-from custody.domain.tenancy import Tenant
+from custody.domain.tenancy import MAX_ID, Tenant
 
 
 def open_ownership(tenant: Tenant, device_id: int) -> Ownership | None:
@@ -18,7 +18,9 @@ def open_ownership(tenant: Tenant, device_id: int) -> Ownership | None:
 
 def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Person:
     """A person of the caller's company; any other id, existing elsewhere or not, is the same error."""
-    person = tenant.scalars(tenant.select(Person).where(Person.id == person_id)).one_or_none()
+    person = None
+    if 0 < person_id <= MAX_ID:
+        person = tenant.scalars(tenant.select(Person).where(Person.id == person_id)).one_or_none()
     if person is None:
         raise InvalidInput(invalid_code, "user_id is not a user of this company")
     return person

@@ -24,6 +24,8 @@ class Caller:
 
 
 RowT = TypeVar("RowT")
+# Ids are 64-bit: a larger one cannot exist, so lookups answer "not found" instead of overflowing.
+MAX_ID = 2**63 - 1
 
 
 class Tenant:
@@ -40,6 +42,8 @@ class Tenant:
         return select(*cols).where(model.company_id == self.company_id)
 
     def get(self, model: type[RowT], row_id: int, not_found: str, *, for_update: bool = False) -> RowT:
+        if not 0 < row_id <= MAX_ID:
+            raise NotFound(not_found)
         stmt = self.select(model).where(model.id == row_id)  # type: ignore[attr-defined]
         if for_update:
             stmt = stmt.with_for_update()
