@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, Executable, create_engine, event
+from sqlalchemy import Dialect, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,7 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
     """SQL text for this dialect, for positional paramstyles the order of its parameters, and the
     values of literals the statement binds itself (e.g. the 0 of `coalesce(sum(n), 0)`)."""
     compiled = statement.compile(dialect=dialect)
@@ -69,7 +69,7 @@ class Reader:
         self._dialect = dialect
         self.dialect = dialect.name
 
-    def rows(self, statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, statement: Select[Any], params: dict[str, Any]) -> list[tuple[Any, ...]]:
         sql, order, literals = _compiled(statement, self._dialect)
         values = {**literals, **params}
         self._cursor.execute(sql, values if order is None else tuple(values[name] for name in order))

@@ -159,19 +159,20 @@ def update_device(tenant: Tenant, device_id: int, changes: DeviceChanges) -> str
         setattr(device, name, value)
     if changes.characteristics:
         device.characteristics = {**device.characteristics, **changes.characteristics}
-    if changes.holder is not KEEP:
-        holder = changes.holder
-        assert holder is None or isinstance(holder, int)
-        if holder is not None:
-            resolve_person(tenant, holder, INVALID_USER)
-        set_holder(tenant, device, holder, now)
     device.updated_at = now
+    # Flush the field changes before the holder's queries, so a serial conflict is caught here.
     try:
         tenant.session.flush()
     except IntegrityError as error:
         if _serial_conflict(error):
             raise Conflict("INVALID_SERIAL_NUMBER", "serial number already used by another device") from error
         raise
+    if changes.holder is not KEEP:
+        holder = changes.holder
+        assert holder is None or isinstance(holder, int)
+        if holder is not None:
+            resolve_person(tenant, holder, INVALID_USER)
+        set_holder(tenant, device, holder, now)
     return refresh_devices(tenant, [device.id])[device.id]
 
 

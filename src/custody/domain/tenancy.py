@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, ScalarResult, Select, select
+from sqlalchemy import ScalarResult, Select, select
 from sqlalchemy.orm import Session
 
 from custody.db.engine import Reader
@@ -61,7 +61,7 @@ class Tenant:
         """Run a statement built from `select` / `columns` above."""
         return self._session.execute(stmt)
 
-    def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, stmt: Select[Any], params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Execute a Core statement; its `:company_id` parameter is always the caller's company."""
         result = self._session.connection().execute(stmt, {**params, "company_id": self.company_id})
         return [tuple(row) for row in result]
@@ -88,6 +88,6 @@ class TenantSnapshot:
         self.company_id = caller.company_id
         self.dialect = reader.dialect
 
-    def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, stmt: Select[Any], params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Execute a Core statement; its `:company_id` parameter is always the caller's company."""
         return self._reader.rows(stmt, {**params, "company_id": self.company_id})

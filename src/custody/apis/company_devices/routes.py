@@ -23,6 +23,11 @@ ERRORS = {
     403: ResponseSpec(data_container=schemas.Error, description="INSUFFICIENT_SCOPE: a read key asked to write"),
 }
 NOT_FOUND = {404: ResponseSpec(data_container=schemas.Error, description="DEVICE_NOT_FOUND / ADDRESS_NOT_FOUND")}
+CONFLICT = {
+    409: ResponseSpec(
+        data_container=schemas.Error, description="INVALID_SERIAL_NUMBER: the serial number is another device's"
+    )
+}
 DeviceId = Annotated[str, Parameter(pattern=PATH_ID, description="Device id")]
 ONE_DEVICE = {200: ResponseSpec(data_container=schemas.DeviceEnvelope, description="The device"), **ERRORS, **NOT_FOUND}
 
@@ -46,19 +51,20 @@ def _path_id(raw: str, not_found: str) -> int:
     "/devices",
     summary="List company devices",
     guards=[require_key],
-        responses={200: ResponseSpec(data_container=schemas.DevicePage, description="Paginated devices"), **ERRORS},
+    responses={200: ResponseSpec(data_container=schemas.DevicePage, description="Paginated devices"), **ERRORS},
 )
 async def list_devices(
     request: Request[Any, Any, Any],
     limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (max 100)")] = 50,
     offset: Annotated[
-        int | None, Parameter(ge=0, description="Number of items to skip", schema_extra={"minimum": 0})
+        int | None,
+        Parameter(ge=0, le=MAX_ID, description="Number of items to skip", schema_extra={"minimum": 0}),
     ] = 0,
     search: Annotated[
         str | None,
         Parameter(max_length=200, description="Search by device name, serial number, assignee, or team"),
     ] = None,
-    user_id: Annotated[int | None, Parameter(ge=1, description="Filter by assigned user id")] = None,
+    user_id: Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Filter by assigned user id")] = None,
     client_status: Annotated[
         schemas.DeviceClientStatus | None,
         Parameter(description="Filter by client_status (same values as the response client_status field)"),
@@ -67,8 +73,6 @@ async def list_devices(
     query = devices.DeviceQuery(
         limit=limit, offset=offset or 0, search=search, user_id=user_id, client_status=client_status
     )
-    if query.offset > MAX_ID or (query.user_id or 0) > MAX_ID:
-        raise ValidationException("offset and user_id must fit in 64 bits")
     docs, total = await read(request, lambda tenant: devices.list_devices(tenant, query))
     meta = f'],"meta":{{"total":{total},"limit":{query.limit},"offset":{query.offset}}}}}'
     return _json(b'{"data":[' + ",".join(docs).encode() + meta.encode())
@@ -107,7 +111,11 @@ def _spec(item: schemas.NewDevice) -> devices.DeviceSpec:
     guards=[require_key],
     sync_to_thread=True,
     status_code=201,
-    responses={201: ResponseSpec(data_container=schemas.CreatedEnvelope, description="Created devices"), **ERRORS},
+    responses={
+        201: ResponseSpec(data_container=schemas.CreatedEnvelope, description="Created devices"),
+        **ERRORS,
+        **CONFLICT,
+    },
 )
 def create_devices(request: Request[Any, Any, Any], data: schemas.NewDevices) -> Response[bytes]:
     with transaction(request, write=True) as tenant:
@@ -124,6 +132,7 @@ def create_devices(request: Request[Any, Any, Any], data: schemas.NewDevices) ->
         200: ResponseSpec(data_container=schemas.DeviceEnvelope, description="The device"),
         **ERRORS,
         **NOT_FOUND,
+        **CONFLICT,
     },
 )
 def update_device(request: Request[Any, Any, Any], device_id: DeviceId, data: schemas.DevicePatch) -> Response[bytes]:

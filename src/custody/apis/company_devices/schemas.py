@@ -3,10 +3,17 @@ requests are decoded straight into these structs (unknown keys refused)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.spec import Reference
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Schema
+    from litestar.typing import FieldDefinition
 
 DeviceClientStatus = Literal[
     "ARCHIVED",
@@ -59,6 +66,7 @@ ShortText = Annotated[str, Meta(max_length=100)]
 Label = Annotated[str, Meta(min_length=1, max_length=50)]
 Url = Annotated[str, Meta(max_length=500)]
 Serial = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+PersonId = Annotated[int, Meta(ge=1, le=2**63 - 1)]  # ids are 64-bit; a larger one is a 400, not an overflow
 
 
 class Characteristics(Struct, forbid_unknown_fields=True):
@@ -237,7 +245,7 @@ class NewDevice(Struct, forbid_unknown_fields=True):
     comment: Annotated[str, Meta(max_length=5000)] | None = None
     characteristics: Characteristics | None = None
     keyboard_layout: KeyboardLayout | None = None
-    user_id: Annotated[int, Meta(ge=1)] | None = None
+    user_id: PersonId | None = None
 
 
 class NewDevices(Struct, forbid_unknown_fields=True):
@@ -257,9 +265,27 @@ class DevicePatch(Struct, forbid_unknown_fields=True, omit_defaults=True):
     comment: Annotated[str, Meta(max_length=5000)] | UnsetType | None = UNSET
     characteristics: Characteristics | UnsetType = UNSET
     keyboard_layout: KeyboardLayout | UnsetType | None = UNSET
-    user_id: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET
+    user_id: PersonId | UnsetType | None = UNSET
 
 
 def present(struct: Struct) -> dict[str, object]:
     """The fields a request actually carried (UNSET ones left out, explicit nulls kept)."""
     return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not UNSET}
+
+
+class StrictStructSchemas(StructSchemaPlugin):
+    """Litestar's msgspec schemas, plus the rules our decoding enforces that it leaves out: a struct
+    that refuses unknown keys says `additionalProperties: false`, and a PATCH body must carry at least
+    one change (`{}` and `{"characteristics": {}}` are `EMPTY_PATCH_BODY`)."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            schema.additional_properties = False
+        if field_definition.type_ is DevicePatch and schema.properties:
+            schema.min_properties = 1
+            characteristics = schema.properties["characteristics"]
+            assert not isinstance(characteristics, Reference)
+            characteristics.min_properties = 1
+        return schema
