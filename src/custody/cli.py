@@ -4,11 +4,14 @@ not exist yet (it is created and upgraded first) and shares it through `CUSTODY_
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from custody.config import Settings
 from custody.db.engine import Database
@@ -172,6 +175,118 @@ def key_revoke(token_or_prefix: str, as_json: JsonFlag = False) -> None:
     except DomainError as error:
         fail(error)
     emit({"id": key.id, "prefix": key.prefix, "revoked": True}, as_json, f"revoked {key.prefix}")
+
+
+class _ImportProgress:
+    """The import's two phases on stderr: the file read (bytes), then the devices written."""
+
+    def __init__(self, progress: Progress, size: int) -> None:
+        self._progress = progress
+        self._reading = progress.add_task("reading", total=size)
+        self._writing = progress.add_task("writing", total=None, start=False)
+
+    def lines(self, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+        read = 0
+        for number, raw in enumerate(stream, 1):
+            read += len(raw)
+            if number % 10_000 == 0:  # a redraw per line would cost more than the line
+                self._progress.update(self._reading, completed=read)
+            yield number, raw
+        self._progress.update(self._reading, completed=read)
+
+    def written(self, done: int, total: int) -> None:
+        self._progress.start_task(self._writing)
+        self._progress.update(self._writing, completed=done, total=total)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="JSON lines: one device item per line.")
+    ],
+    company: Annotated[int, typer.Option("--company", help="Company id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import devices (company devices API items, one JSON object per line), upserting by serial
+    number. One transaction: a bad line is reported and nothing of the file is written."""
+    from custody.domain.imports import LineError, import_devices
+
+    db = open_db()
+    started = time.perf_counter()
+    columns = (TextColumn("{task.description:>8}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    try:
+        with (
+            Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar,
+            file.open("rb") as stream,
+            db.write() as session,
+        ):
+            _require_company(session, company)
+            progress = _ImportProgress(bar, file.stat().st_size)
+            result = import_devices(
+                Tenant(session, admin(company)), progress.lines(stream), on_progress=progress.written
+            )
+    except LineError as error:
+        console.print(error.message, style="red", markup=False, highlight=False)
+        if as_json:
+            typer.echo(json.dumps({"error": error.message, "line": error.line}))
+        raise typer.Exit(1) from None
+    except DomainError as error:
+        fail(error)
+    seconds = time.perf_counter() - started
+    devices = result.created + result.updated
+    rate = devices / seconds if seconds > 0 else 0.0
+    summary = {
+        "company_id": company,
+        "created": result.created,
+        "updated": result.updated,
+        "orders_created": result.orders_created,
+        "intake_order_id": result.intake_order_id,
+        "seconds": round(seconds, 3),
+        "devices_per_second": round(rate),
+    }
+    text = f"{result.created} created, {result.updated} updated in {seconds:.2f} s ({rate:,.0f} devices/s)"
+    emit(summary, as_json, text)
+
+
+@app.command()
+def demo(
+    devices: Annotated[int, typer.Option("--devices", min=100, help="How many devices a new demo company gets.")] = 600,
+    serve_after: Annotated[bool, typer.Option("--serve", help="Then serve the APIs.")] = False,
+    host: Annotated[str, typer.Option(help="Address the printed URLs (and --serve) use.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the printed URLs (and --serve) use.")] = 8000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fill the database with a realistic demo company ("Demo Corp"; reused if it exists) and print
+    a new API key with ready-to-paste curl lines."""
+    from custody.demo import DEMO_COMPANY, build_demo, curl_lines
+
+    db = open_db()
+    with db.write() as session:
+        made = build_demo(session, devices=devices)
+    db.dispose()
+    base = f"http://{host}:{port}{Settings.from_env().company_devices_base}"
+    curls = curl_lines(base, made)
+    result = {
+        "company_id": made.company_id,
+        "reused": made.reused,
+        "devices": made.devices,
+        "people": made.people,
+        "token": made.token,
+        "base_url": base,
+        "curl": curls,
+    }
+    verb = "reused" if made.reused else "created"
+    text = "\n".join(
+        [
+            f"{verb} company {made.company_id} ({DEMO_COMPANY}): {made.devices} devices, {made.people} people",
+            f"API key: {made.token}",
+            "",
+            *curls,
+        ]
+    )
+    emit(result, as_json, text)
+    if serve_after:
+        serve(host=host, port=port, workers=1)
 
 
 def _require_company(session: Any, company_id: int) -> None:

@@ -7,18 +7,19 @@ one. Keys a line leaves out keep their stored value on an update (null clears, a
 transaction, so a bad line leaves the database as it was.
 
 Speed comes from doing per file what the API does per device: one decode per line into strict
-structs, lookups in chunks, ids reserved up front so each device's item is rendered (by
-`company_item`, like every write) before its row is inserted, and multi-row INSERTs, so that
-SQLite runs the device triggers (counts, FTS index) once per statement rather than per row.
+structs, lookups in chunks, ids reserved up front so that each device's item is rendered (by
+`company_item`, like every write) before its row is inserted, and multi-row INSERTs. The latter
+matter on SQLite: every statement opens a savepoint, at which FTS5 flushes its pending terms, so
+one row per statement would write one tiny FTS segment per device. Rendering the next chunk
+overlaps with writing the previous one.
 """
 
 from __future__ import annotations
 
-import gc
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress, repeat
@@ -174,10 +175,10 @@ DEVICE_FIELDS = (
 )
 ORDER_FIELDS = tuple(f for f in LineOrder.__struct_fields__ if f not in ("order_id", "order_number"))
 MDM_DATES = ("lock_date", "enrollment_date", "unenrollment_date", "download_date", "last_seen_date", "last_sync_date")
-PARCEL_DATES = ("pickup_date", "reception_date", "shipping_date")
-# An intake order lists its devices' distinct names; a large import keeps the first ones, since
-# every device's item carries the list.
-INTAKE_NAMES_LIMIT = 20
+PARCEL_DATES = ("pickup_date", "reception_date", "shipping_date", "created_at")
+# An order the import creates lists its devices' distinct names; a large import keeps the first
+# ones, since every device's item carries the list.
+ORDER_NAMES_LIMIT = 20
 LOOKUP_CHUNK = 1000
 WRITE_CHUNK = 2000
 PARAMS_PER_STATEMENT = 30_000  # under SQLite's 32766 and PostgreSQL's 65535 bound parameters
@@ -261,27 +262,11 @@ def import_devices(
     """Import `(line number, JSON)` lines; raises `LineError` before writing anything if one is bad.
     `on_progress(written, total)` follows the write."""
     tenant.require_write()
-    with _gc_paused():
-        plan = _plan(tenant, _parse(lines))
-        try:
-            return _Apply(tenant, plan).run(on_progress or (lambda _done, _total: None))
-        except IntegrityError as error:  # a concurrent writer took a serial number meanwhile
-            raise Conflict(
-                "INVALID_SERIAL_NUMBER", f"import conflicts with a concurrent change: {error.orig}"
-            ) from None
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The import keeps every object it makes until the end, so the cycle collector would only
-    rescan a growing, acyclic heap over and over (a third of the run time on 100,000 lines)."""
-    enabled = gc.isenabled()
-    gc.disable()
+    plan = _plan(tenant, _parse(lines))
     try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        return _Apply(tenant, plan).run(on_progress or (lambda _done, _total: None))
+    except IntegrityError as error:  # e.g. a concurrent writer took one of the serial numbers
+        raise Conflict("IMPORT_CONFLICT", f"import conflicts with a concurrent change: {error.orig}") from None
 
 
 def _parse(lines: Iterable[tuple[int, bytes]]) -> list[tuple[int, ImportLine]]:
@@ -292,8 +277,10 @@ def _parse(lines: Iterable[tuple[int, bytes]]) -> list[tuple[int, ImportLine]]:
             continue
         try:
             line = _decode(raw)
-        except msgspec.DecodeError as error:  # also msgspec.ValidationError
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:  # DecodeError: also a ValidationError
             raise LineError(number, str(error)) from None
+        if b"\\u0000" in raw and _holds_nul(msgspec.json.decode(raw)):  # PostgreSQL cannot store it
+            raise LineError(number, "text must not contain NUL characters")
         first = first_line.setdefault(line.serial_number, number)
         if first != number:
             raise LineError(number, f"serial_number {line.serial_number!r} is already on line {first}")
@@ -302,6 +289,14 @@ def _parse(lines: Iterable[tuple[int, bytes]]) -> list[tuple[int, ImportLine]]:
             raise LineError(number, "mdm: a device being wiped (DEVICE_WIPE_PENDING) cannot also be locked")
         items.append((number, line))
     return items
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = [*value, *value.values()]
+    return isinstance(value, list) and any(_holds_nul(item) for item in value)
 
 
 def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -391,7 +386,7 @@ def _check_references(number: int, line: ImportLine, people: dict[int, _Row], ad
 def _merge_order(orders: dict[str, _OrderPlan], number: int, line: ImportLine) -> None:
     """Lines naming one order must agree on what they say of it."""
     given = cast(LineOrder, line.order)
-    plan = orders.get(given.order_number) or orders.setdefault(given.order_number, _OrderPlan(given.order_number))
+    plan = orders.setdefault(given.order_number, _OrderPlan(given.order_number))
     for key in ORDER_FIELDS:
         value = getattr(given, key)
         if value is UNSET:
@@ -401,7 +396,7 @@ def _merge_order(orders: dict[str, _OrderPlan], number: int, line: ImportLine) -
         earlier = plan.fields.setdefault(key, (value, number))
         if earlier[0] != value:
             raise LineError(number, f"order {given.order_number}: {key} differs from line {earlier[1]}")
-    if isinstance(line.name, str) and len(plan.names) < INTAKE_NAMES_LIMIT:
+    if isinstance(line.name, str) and len(plan.names) < ORDER_NAMES_LIMIT:
         plan.names[line.name] = None
     plan.count += 1
 
@@ -545,20 +540,29 @@ class _Apply:
         if not names:
             return None
         order = create_intake_order(self.tenant, names)
-        order.device_names = order.device_names[:INTAKE_NAMES_LIMIT]
+        order.device_names = order.device_names[:ORDER_NAMES_LIMIT]
         self.tenant.session.flush()
         return order
 
     def run(self, on_progress: Progress) -> ImportResult:
         total = len(self.plan.items)
         done = 0
-        for chunk in _chunks(self.plan.items, WRITE_CHUNK):
-            batch = _Batch()
-            for _, line in chunk:
-                self._line(line, batch)
-            self._write(batch)
-            done += len(chunk)
-            on_progress(done, total)
+        writing: Future[None] | None = None
+        # The database drivers release the GIL while a statement runs: the next chunk is rendered
+        # while the previous one is written. One writer thread, so writes keep their order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custody-import") as writer:
+            for chunk in _chunks(self.plan.items, WRITE_CHUNK):
+                batch = _Batch()
+                for _, line in chunk:
+                    self._line(line, batch)
+                if writing is not None:
+                    writing.result()
+                    on_progress(done, total)
+                writing = writer.submit(self._write, batch)
+                done += len(chunk)
+            if writing is not None:
+                writing.result()
+                on_progress(done, total)
         if self.staging is not None:
             self.staging.drop(self.writer.connection)
         _refresh_order_devices(self.tenant, self.changed_orders, [d["id"] for d in self.plan.existing.values()])
@@ -699,8 +703,15 @@ class _Apply:
             staging = self.staging
             connection.execute(delete(staging))
             writer.insert(staging, STAGED_COLUMNS, batch.updated)
-            assignments = {c.name: c for c in staging.c if c.name != "id"}
+            assignments = {c.name: c for c in staging.c if c.name not in ("id", "client_status")}
             connection.execute(update(DEVICE).values(assignments).where(DEVICE.c.id == staging.c.id))
+            # The per-status counts follow client_status by a row trigger: set it only where it changes.
+            status = staging.c.client_status
+            connection.execute(
+                update(DEVICE)
+                .values(client_status=status)
+                .where(DEVICE.c.id == staging.c.id, DEVICE.c.client_status != status)
+            )
         for ids in _chunks(batch.mdm_replaced, LOOKUP_CHUNK):
             connection.execute(delete(MDM).where(MDM.c.company_id == company, MDM.c.device_id.in_(ids)))
         writer.insert(MDM, MDM_COLUMNS, batch.mdm)

@@ -431,8 +431,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER device_count_sync ON device")
-        op.execute("DROP FUNCTION device_count_sync()")
+        for op_ in _COUNT_DELTAS:
+            op.execute(f"DROP TRIGGER device_count_{op_} ON device")
+            op.execute(f"DROP FUNCTION device_count_{op_}()")
     else:
         op.execute("DROP TABLE device_search")
     with op.batch_alter_table("parcel", schema=None) as batch_op:
@@ -530,29 +531,39 @@ SQLITE_UPGRADE = [
         INSERT INTO device_search (rowid, search_text) VALUES (NEW.id, NEW.search_text);
     END""",
 ]
+_LISTED_NEW = "SELECT company_id, client_status, 1 AS delta FROM new_rows WHERE deleted_at IS NULL"
+_LISTED_OLD = "SELECT company_id, client_status, -1 AS delta FROM old_rows WHERE deleted_at IS NULL"
+_COUNT_DELTAS = {
+    "insert": _LISTED_NEW,
+    "delete": _LISTED_OLD,
+    "update": f"{_LISTED_NEW} UNION ALL {_LISTED_OLD}",
+}
 POSTGRESQL_UPGRADE = [
     "CREATE EXTENSION IF NOT EXISTS btree_gist",
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "ALTER TABLE ownership ADD CONSTRAINT ex_ownership_overlap EXCLUDE USING gist "
     "(device_id WITH =, tstzrange(start_time, end_time, '[)') WITH &&)",
     "CREATE INDEX ix_device_search_trgm ON device USING gin (search_text gin_trgm_ops)",
-    """CREATE FUNCTION device_count_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    # Statement-level, over transition tables: a bulk insert updates each counter once, not once
+    # per row (row triggers serialised every insert of a company on one counter row).
+    *(
+        f"""CREATE FUNCTION device_count_{op_}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' THEN
-            IF OLD.deleted_at IS NULL THEN
-                UPDATE device_count SET n = n - 1
-                    WHERE company_id = OLD.company_id AND client_status = OLD.client_status;
-            END IF;
-        END IF;
-        IF TG_OP <> 'DELETE' THEN
-            IF NEW.deleted_at IS NULL THEN
-                INSERT INTO device_count AS c (company_id, client_status, n)
-                    VALUES (NEW.company_id, NEW.client_status, 1)
-                    ON CONFLICT (company_id, client_status) DO UPDATE SET n = c.n + 1;
-            END IF;
-        END IF;
+        INSERT INTO device_count AS c (company_id, client_status, n)
+            SELECT company_id, client_status, sum(delta) FROM ({delta}) AS changes
+            GROUP BY company_id, client_status HAVING sum(delta) <> 0
+            ON CONFLICT (company_id, client_status) DO UPDATE SET n = c.n + EXCLUDED.n;
         RETURN NULL;
-    END $$""",
-    "CREATE TRIGGER device_count_sync AFTER INSERT OR DELETE OR UPDATE OF company_id, client_status, deleted_at "
-    "ON device FOR EACH ROW EXECUTE FUNCTION device_count_sync()",
+    END $$"""
+        for op_, delta in _COUNT_DELTAS.items()
+    ),
+    *(
+        f"CREATE TRIGGER device_count_{op_} AFTER {op_.upper()} ON device REFERENCING {refs} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION device_count_{op_}()"
+        for op_, refs in (
+            ("insert", "NEW TABLE AS new_rows"),
+            ("delete", "OLD TABLE AS old_rows"),
+            ("update", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        )
+    ),
 ]
