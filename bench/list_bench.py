@@ -9,6 +9,7 @@ Uses `CUSTODY_DATABASE_URL` if set, else a fresh SQLite file in a temporary dire
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from custody.db.engine import Database
-from custody.domain.devices import DeviceSpec, create_devices
+from custody.domain.imports import import_devices
 from custody.domain.keys import create_key
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant
@@ -61,26 +62,22 @@ def populate(db: Database, n: int, people: int) -> tuple[str, list[int], float]:
             for i in range(people)
         ]
         _, token = create_key(tenant, person_id=None, read_only=True)
+    lines = []
+    for i in range(n):
+        name, kind, category = rng.choice(KINDS)
+        item = {
+            "name": name,
+            "type": kind,
+            "category": category,
+            "serial_number": f"SN{i:09d}",
+            "client_status": rng.choice(STATUSES),
+            "characteristics": {"ram": "16GB", "storage": "512GB", "keyboard_layout": "FRENCH_AZERTY"},
+            "user_id": rng.choice(person_ids) if rng.random() < 0.6 else None,
+        }
+        lines.append((i + 1, json.dumps(item).encode()))
     started = time.perf_counter()
-    for start in range(0, n, 1000):
-        specs = []
-        for i in range(start, min(n, start + 1000)):
-            name, kind, category = rng.choice(KINDS)
-            specs.append(
-                DeviceSpec(
-                    fields={
-                        "name": name,
-                        "type": kind,
-                        "category": category,
-                        "serial_number": f"SN{i:09d}",
-                        "client_status": rng.choice(STATUSES),
-                    },
-                    characteristics={"ram": "16GB", "storage": "512GB", "keyboard_layout": "FRENCH_AZERTY"},
-                    holder_id=rng.choice(person_ids) if rng.random() < 0.6 else None,
-                )
-            )
-        with db.write() as session:
-            create_devices(Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True)), specs)
+    with db.write() as session:
+        import_devices(Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True)), lines)
     return token, person_ids, n / (time.perf_counter() - started)
 
 
@@ -158,7 +155,7 @@ def main() -> None:
     db.upgrade()
     token, people, rate = populate(db, args.devices, args.people)
     db.dispose()
-    print(f"database: {db.dialect}; {args.devices:,} devices created at {rate:,.0f} devices/s (domain batch path)")
+    print(f"database: {db.dialect}; {args.devices:,} devices created at {rate:,.0f} devices/s (import path)")
 
     env = {**os.environ, "CUSTODY_DATABASE_URL": url}
     custody_port, baseline_port = free_port(), free_port()
