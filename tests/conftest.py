@@ -168,16 +168,19 @@ def cli_companies(database_url: str, db: Database) -> tuple[Company, Company]:
     return make_company(database_url, "Acme"), make_company(database_url, "Globex")
 
 
-@pytest.fixture
-def fresh_company(db: Database) -> Company:
-    """A new, empty company per test (made in-process: fast), so totals and pages are exact."""
+def new_company(db: Database, label: str) -> Company:
+    """A new, empty company made in-process (fast): two people and three keys, like `make_company`."""
     suffix = uuid.uuid4().hex[:8]
     with db.write() as session:
-        company = create_company(session, f"Fresh {suffix}")
+        company = create_company(session, f"{label} {suffix}")
         tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
         people = tuple(
             create_person(
-                tenant, first_name=first, last_name=last, email=f"{first.lower()}.{suffix}@fresh.test", team=team
+                tenant,
+                first_name=first,
+                last_name=last,
+                email=f"{first.lower()}.{suffix}@{label.lower()}.test",
+                team=team,
             )
             for first, last, team in (("Ada", "Lovelace", "Engineering"), ("Grace", "Hopper", "Operations"))
         )
@@ -196,6 +199,12 @@ def fresh_company(db: Database) -> Company:
             for p in people
         )
         return Company(id=company.id, write_token=write, read_token=read, people=people_json, person_token=personal)
+
+
+@pytest.fixture
+def fresh_company(db: Database) -> Company:
+    """A new, empty company per test, so totals and pages are exact."""
+    return new_company(db, "Fresh")
 
 
 @pytest.fixture
