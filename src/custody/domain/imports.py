@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from custody.db.models import Address, Base, Device, MdmEnrollment, Parcel, Person, PurchaseOrder
 from custody.db.types import UTCDateTime
 from custody.domain import enums
-from custody.domain.devices import create_intake_order
+from custody.domain.devices import WRITABLE_FIELDS, create_intake_order
 from custody.domain.documents import company_item, refresh_devices, search_text
 from custody.domain.errors import Conflict, InvalidInput
 from custody.domain.tenancy import Tenant
@@ -162,17 +162,8 @@ class ImportLine(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     user_id: RowId | UnsetType | None = UNSET
 
 
-DEVICE_FIELDS = (
-    "name",
-    "rent",
-    "tracking_number",
-    "tracking_url",
-    "client_status",
-    "type",
-    "category",
-    "source",
-    "comment",
-)
+# The serial number is the upsert key, handled apart from the other writable columns.
+DEVICE_FIELDS = tuple(f for f in WRITABLE_FIELDS if f != "serial_number")
 ORDER_FIELDS = tuple(f for f in LineOrder.__struct_fields__ if f not in ("order_id", "order_number"))
 MDM_DATES = ("lock_date", "enrollment_date", "unenrollment_date", "download_date", "last_seen_date", "last_sync_date")
 PARCEL_DATES = ("pickup_date", "reception_date", "shipping_date", "created_at")
