@@ -17,7 +17,6 @@ from custody.domain.keys import authenticate
 from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_ID = 2**63 - 1  # larger path ids cannot exist; answer them as not found, not as an overflow
 T = TypeVar("T")
 
 

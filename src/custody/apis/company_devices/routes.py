@@ -9,11 +9,11 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from custody.apis.common import MAX_ID, read, require_key, transaction
+from custody.apis.common import read, require_key, transaction
 from custody.apis.company_devices import schemas
 from custody.db.models import Address
 from custody.domain import devices
-from custody.domain.errors import NotFound
+from custody.domain.tenancy import MAX_ID
 
 JSON = "application/json"
 PATH_ID = r"^[1-9]\d*$"
@@ -38,13 +38,6 @@ def _json(body: bytes, status_code: int = 200) -> Response[bytes]:
 
 def _one(doc: str) -> Response[bytes]:
     return _json(b'{"data":' + doc.encode() + b"}")
-
-
-def _path_id(raw: str, not_found: str) -> int:
-    value = int(raw)
-    if value > MAX_ID:
-        raise NotFound(not_found)
-    return value
 
 
 @get(
@@ -91,7 +84,7 @@ async def list_devices(
 )
 def get_device(request: Request[Any, Any, Any], device_id: DeviceId) -> Response[bytes]:
     with transaction(request, write=False) as tenant:
-        return _one(devices.get_device(tenant, _path_id(device_id, devices.NOT_FOUND)).doc)
+        return _one(devices.get_device(tenant, int(device_id)).doc)
 
 
 def _spec(item: schemas.NewDevice) -> devices.DeviceSpec:
@@ -148,7 +141,7 @@ def update_device(request: Request[Any, Any, Any], device_id: DeviceId, data: sc
     if changes.is_empty():
         raise ValidationException("EMPTY_PATCH_BODY")
     with transaction(request, write=True) as tenant:
-        return _one(devices.update_device(tenant, _path_id(device_id, devices.NOT_FOUND), changes))
+        return _one(devices.update_device(tenant, int(device_id), changes))
 
 
 @delete(
@@ -165,7 +158,7 @@ def update_device(request: Request[Any, Any, Any], device_id: DeviceId, data: sc
 )
 def delete_device(request: Request[Any, Any, Any], device_id: DeviceId) -> Response[bytes]:
     with transaction(request, write=True) as tenant:
-        return _one(devices.delete_device(tenant, _path_id(device_id, devices.NOT_FOUND)))
+        return _one(devices.delete_device(tenant, int(device_id)))
 
 
 @get(
@@ -183,7 +176,7 @@ def get_address(
     request: Request[Any, Any, Any], address_id: Annotated[str, Parameter(pattern=PATH_ID)]
 ) -> schemas.AddressEnvelope:
     with transaction(request, write=False) as tenant:
-        row = tenant.get(Address, _path_id(address_id, "ADDRESS_NOT_FOUND"), "ADDRESS_NOT_FOUND")
+        row = tenant.get(Address, int(address_id), "ADDRESS_NOT_FOUND")
         return schemas.AddressEnvelope(
             data=schemas.Address(
                 id=row.id,
