@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress, repeat
 from operator import attrgetter, is_not, itemgetter
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -38,58 +38,25 @@ from custody.domain import enums
 from custody.domain.devices import WRITABLE_FIELDS, create_intake_order
 from custody.domain.documents import company_item, refresh_devices, search_text
 from custody.domain.errors import Conflict, InvalidInput
+from custody.domain.fields import (
+    Characteristics,
+    ClientStatus,
+    Instant,
+    MdmStatus,
+    OrderStatus,
+    ParcelStatus,
+    ParcelType,
+    RowId,
+    Serial,
+    Str50,
+    Str100,
+    Text,
+    Url,
+)
 from custody.domain.tenancy import Tenant
-from custody.domain.timefmt import DATE_TIME_PATTERN, parse_iso_z, utcnow
+from custody.domain.timefmt import parse_iso_z, utcnow
 
-if TYPE_CHECKING:
-    ClientStatus = str
-    KeyboardLayout = str
-    MdmStatus = str
-    OrderStatus = str
-    ParcelType = str
-    ParcelStatus = str
-else:  # the closed sets are spelled once, in `enums`; msgspec checks a Literal of them
-    ClientStatus = Literal[enums.DEVICE_CLIENT_STATUSES]
-    KeyboardLayout = Literal[enums.KEYBOARD_LAYOUTS]
-    MdmStatus = Literal[enums.MDM_STATUSES]
-    OrderStatus = Literal[enums.ORDER_CLIENT_STATUSES]
-    ParcelType = Literal[enums.PARCEL_TYPES]
-    ParcelStatus = Literal[enums.PARCEL_STATUSES]
-
-# Lengths are the columns' own: PostgreSQL would refuse a longer value halfway through the write.
-Text = Annotated[str, Meta(max_length=200)]
-Str100 = Annotated[str, Meta(max_length=100)]
-Str50 = Annotated[str, Meta(max_length=50)]
-Url = Annotated[str, Meta(max_length=500)]
-Serial = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
-Instant = Annotated[str, Meta(pattern=DATE_TIME_PATTERN)]
-RowId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 IgnoredId = int | None  # ids are ours: accepted so that exported items import as they are
-
-
-class LineCharacteristics(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
-    screen_size: Text | UnsetType | None = UNSET
-    graphic: Text | UnsetType | None = UNSET
-    processor: Text | UnsetType | None = UNSET
-    ram: Text | UnsetType | None = UNSET
-    storage: Text | UnsetType | None = UNSET
-    model_year: Text | UnsetType | None = UNSET
-    connectivity: Text | UnsetType | None = UNSET
-    keyboard_layout: KeyboardLayout | UnsetType | None = UNSET
-    resolution: Text | UnsetType | None = UNSET
-    has_microphone: bool | UnsetType | None = UNSET
-    has_webcam: bool | UnsetType | None = UNSET
-    noise_cancellation: bool | UnsetType | None = UNSET
-    compliance: list[Text] | UnsetType | None = UNSET
-    connection_type: list[Text] | UnsetType | None = UNSET
-    has_stool: bool | UnsetType | None = UNSET
-    has_video_package: bool | UnsetType | None = UNSET
-    has_screen: bool | UnsetType | None = UNSET
-    has_premium_tablet: bool | UnsetType | None = UNSET
-    color: Text | UnsetType | None = UNSET
-    seats_number: Text | UnsetType | None = UNSET
-    assembly: Text | UnsetType | None = UNSET
-    os_platform: Text | UnsetType | None = UNSET
 
 
 class LineMdm(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -155,7 +122,7 @@ class ImportLine(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     category: Str50 | UnsetType | None = UNSET
     source: Str50 | UnsetType | None = UNSET
     comment: Annotated[str, Meta(max_length=5000)] | UnsetType | None = UNSET
-    characteristics: LineCharacteristics | UnsetType = UNSET
+    characteristics: Characteristics | UnsetType = UNSET
     mdm: LineMdm | UnsetType | None = UNSET
     order: LineOrder | UnsetType = UNSET
     parcels: list[LineParcel] | UnsetType = UNSET
@@ -608,7 +575,7 @@ class _Apply:
             if value is not UNSET:
                 values[key] = value
         given = line.characteristics
-        if isinstance(given, LineCharacteristics):
+        if isinstance(given, Characteristics):
             chars = values["characteristics"]
             for key, value in zip(given.__struct_fields__, msgspec.structs.astuple(given), strict=True):
                 if value is not UNSET:

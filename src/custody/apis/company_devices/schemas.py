@@ -3,97 +3,38 @@ requests are decoded straight into these structs (unknown keys refused)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.spec import Reference
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from custody.domain.fields import (
+    Characteristics,
+    ClientStatus,
+    KeyboardLayout,
+    MdmStatus,
+    OrderStatus,
+    ParcelStatus,
+    ParcelType,
+    RowId,
+    Serial,
+    Str100,
+    Url,
+)
+
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
     from litestar.openapi.spec import Schema
     from litestar.typing import FieldDefinition
 
-DeviceClientStatus = Literal[
-    "ARCHIVED",
-    "PENDING_VALIDATION",
-    "IN_PREPARATION",
-    "DELIVERED",
-    "SHIPPED",
-    "AVAILABLE",
-    "IN_SERVICE",
-    "IN_MAINTENANCE",
-    "OUT_OF_SERVICE",
-]
-KeyboardLayout = Literal[
-    "FRENCH_AZERTY",
-    "SPANISH_QWERTY",
-    "ITALIAN_QWERTY",
-    "INTERNATIONAL_ENGLISH_QWERTY",
-    "GERMAN_QWERTZ",
-    "PORTUGUESE_QWERTY",
-    "ENGLISH_QWERTY",
-    "SWISS_QWERTZ",
-    "AMERICAN_ENGLISH_QWERTY",
-    "CANADIAN_ENGLISH_QWERTY",
-    "DUTCH_QWERTY",
-]
-MdmStatus = Literal[
-    "SUBSCRIBED", "DOWNLOADED", "IDENTIFIED", "ENROLLMENT_IN_PROGRESS", "ENROLLED", "UNENROLLED", "DEVICE_WIPE_PENDING"
-]
-OrderClientStatus = Literal[
-    "RECEIVED",
-    "BEING_PROCESSED",
-    "FINANCING_REQUEST",
-    "DOC_REQUIRED",
-    "SIGNING",
-    "PROCESSING",
-    "SHIPPED",
-    "RECEPTION_TO_CONFIRM",
-    "ONGOING_ORDER",
-    "PENDING_DECISION",
-    "EQUIPMENT_TO_SEND",
-    "ARCHIVED",
-    "FAILED",
-    "UNKNOWN",
-]
-ParcelType = Literal["RETURN", "INTER_OFFICE_DELIVERY"]
-ParcelStatus = Literal["WAITING", "SCHEDULED", "SHIPPED", "RECEIVED", "FAILED"]
-
-Text = Annotated[str, Meta(max_length=200)]
-ShortText = Annotated[str, Meta(max_length=100)]
+# Seed 002's names for the shared input types.
+DeviceClientStatus = ClientStatus
+OrderClientStatus = OrderStatus
+PersonId = RowId
+ShortText = Str100
 Label = Annotated[str, Meta(min_length=1, max_length=50)]
-Url = Annotated[str, Meta(max_length=500)]
-Serial = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
-PersonId = Annotated[int, Meta(ge=1, le=2**63 - 1)]  # ids are 64-bit; a larger one is a 400, not an overflow
-
-
-class Characteristics(Struct, forbid_unknown_fields=True):
-    """Any subset of the characteristics; keys left out keep their value."""
-
-    screen_size: Text | UnsetType | None = UNSET
-    graphic: Text | UnsetType | None = UNSET
-    processor: Text | UnsetType | None = UNSET
-    ram: Text | UnsetType | None = UNSET
-    storage: Text | UnsetType | None = UNSET
-    model_year: Text | UnsetType | None = UNSET
-    connectivity: Text | UnsetType | None = UNSET
-    keyboard_layout: KeyboardLayout | UnsetType | None = UNSET
-    resolution: Text | UnsetType | None = UNSET
-    has_microphone: bool | UnsetType | None = UNSET
-    has_webcam: bool | UnsetType | None = UNSET
-    noise_cancellation: bool | UnsetType | None = UNSET
-    compliance: list[Text] | UnsetType | None = UNSET
-    connection_type: list[Text] | UnsetType | None = UNSET
-    has_stool: bool | UnsetType | None = UNSET
-    has_video_package: bool | UnsetType | None = UNSET
-    has_screen: bool | UnsetType | None = UNSET
-    has_premium_tablet: bool | UnsetType | None = UNSET
-    color: Text | UnsetType | None = UNSET
-    seats_number: Text | UnsetType | None = UNSET
-    assembly: Text | UnsetType | None = UNSET
-    os_platform: Text | UnsetType | None = UNSET
 
 
 class Mdm(Struct):
