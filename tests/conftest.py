@@ -180,7 +180,7 @@ def new_company(db: Database, label: str) -> Company:
                 first_name=first,
                 last_name=last,
                 email=f"{first.lower()}.{suffix}@{label.lower()}.test",
-                team=team,
+                teams=[team],
             )
             for first, last, team in (("Ada", "Lovelace", "Engineering"), ("Grace", "Hopper", "Operations"))
         )
@@ -194,7 +194,7 @@ def new_company(db: Database, label: str) -> Company:
                 "first_name": p.first_name,
                 "last_name": p.last_name,
                 "email": p.email,
-                "team": p.team,
+                "teams": p.teams,
             }
             for p in people
         )

@@ -40,7 +40,7 @@ def world(db: Database) -> World:
             first_name="Ada",
             last_name="Lovelace",
             email=f"ada.{suffix}@a.test",
-            team="Engineering",
+            teams=["Engineering"],
         )
         bob = create_person(Tenant(session, ca), first_name="Bob", last_name="Marley", email=f"bob.{suffix}@a.test")
         eve = create_person(Tenant(session, cb), first_name="Eve", last_name="Stone", email=f"eve.{suffix}@b.test")

@@ -101,7 +101,7 @@ def person_create(
     first_name: Annotated[str, typer.Option("--first-name")],
     last_name: Annotated[str, typer.Option("--last-name")],
     email: Annotated[str, typer.Option("--email")],
-    team: Annotated[str | None, typer.Option("--team")] = None,
+    teams: Annotated[list[str] | None, typer.Option("--team", help="A team; repeat for several.")] = None,
     role: Annotated[str, typer.Option("--role", help="employee | manager | admin")] = "employee",
     as_json: JsonFlag = False,
 ) -> None:
@@ -117,7 +117,7 @@ def person_create(
                 first_name=first_name,
                 last_name=last_name,
                 email=email,
-                team=team,
+                teams=teams or (),
                 role=role,
             )
     except DomainError as error:
@@ -129,7 +129,7 @@ def person_create(
         "first_name": person.first_name,
         "last_name": person.last_name,
         "email": person.email,
-        "team": person.team,
+        "teams": person.teams,
         "role": person.role,
     }
     emit(result, as_json, f"person {person.id} ({person.hex_id}): {person.first_name} {person.last_name}")

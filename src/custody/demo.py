@@ -328,7 +328,7 @@ class _Fleet:
                 used.add(email.split("@")[0])
                 role = "admin" if team == "IT & Operations" and index < 2 else "manager" if index == 0 else "employee"
                 people.append(
-                    create_person(self.tenant, first_name=first, last_name=last, email=email, team=team, role=role)
+                    create_person(self.tenant, first_name=first, last_name=last, email=email, teams=[team], role=role)
                 )
         return people
 

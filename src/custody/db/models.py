@@ -60,6 +60,8 @@ class Person(Base):
     __table_args__ = (
         UniqueConstraint("company_id", "id"),
         UniqueConstraint("company_id", "email"),
+        ForeignKeyConstraint(["company_id", "manager_id"], ["person.company_id", "person.id"]),
+        CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
@@ -67,8 +69,11 @@ class Person(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(254))
-    team: Mapped[str | None] = mapped_column(String(100))
+    teams: Mapped[list[str]] = mapped_column(JSON)
     role: Mapped[str] = mapped_column(choice("person_role", enums.PERSON_ROLES))
+    manager_id: Mapped[int | None] = mapped_column(Id)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    termination_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -266,6 +271,71 @@ class Ownership(Base):
     person_id: Mapped[int] = mapped_column(Id)
     start_time: Mapped[datetime] = mapped_column(UTCDateTime())
     end_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HolderDue(Base):
+    """A future instant at which a device's holder changes by itself (a reservation starts, a span
+    with a set end ends). `ownership.sync_due_holders` applies the due ones to `device.holder_id`."""
+
+    __tablename__ = "holder_due"
+    __table_args__ = (
+        ForeignKeyConstraint(["company_id", "device_id"], ["device.company_id", "device.id"]),
+        Index("ix_holder_due_at", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
+    device_id: Mapped[int] = mapped_column(Id)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeviceToken(Base):
+    """A device's own credential: it may post reports for that one device and nothing else."""
+
+    __tablename__ = "device_token"
+    __table_args__ = (ForeignKeyConstraint(["company_id", "device_id"], ["device.company_id", "device.id"]),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
+    device_id: Mapped[int] = mapped_column(Id)
+    prefix: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DeviceReport(Base):
+    """What a device said about itself at `reported_at`. Append-only; readable by a person only
+    inside that person's ownership spans of the device."""
+
+    __tablename__ = "device_report"
+    __table_args__ = (
+        ForeignKeyConstraint(["company_id", "device_id"], ["device.company_id", "device.id"]),
+        Index("ix_device_report_device", "device_id", "reported_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
+    device_id: Mapped[int] = mapped_column(Id)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    os_name: Mapped[str | None] = mapped_column(String(100))
+    os_version: Mapped[str | None] = mapped_column(String(100))
+    build_version: Mapped[str | None] = mapped_column(String(100))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    firewall_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    disk_encrypted: Mapped[bool | None] = mapped_column(Boolean)
+    screen_lock_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    os_updates_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    os_updates_available: Mapped[bool | None] = mapped_column(Boolean)
+    compromised: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class RateWindow(Base):
+    """Requests per key per fixed window, shared by every worker. Not precious: UNLOGGED on
+    PostgreSQL, written without fsync on SQLite."""
+
+    __tablename__ = "rate_window"
+    key_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class DeviceCount(Base):

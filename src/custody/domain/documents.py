@@ -105,10 +105,10 @@ def company_item(
 
 
 def search_text(device: Device, holder: Person | None) -> str:
-    """What `search=` matches: device name, serial number, assignee name and email, and team."""
+    """What `search=` matches: device name, serial number, assignee name and email, and teams."""
     words = [device.name, device.serial_number]
     if holder is not None:
-        words += [f"{holder.first_name} {holder.last_name}", holder.email, holder.team]
+        words += [f"{holder.first_name} {holder.last_name}", holder.email, *holder.teams]
     return "\n".join(w for w in words if w).lower()
 
 

@@ -281,7 +281,7 @@ def _plan(tenant: Tenant, items: list[tuple[int, ImportLine]]) -> _Plan:
     )
     people: dict[int, _Row] = {}
     for ids in _chunks(sorted(person_ids), LOOKUP_CHUNK):
-        stmt = tenant.columns(Person, Person.id, Person.first_name, Person.last_name, Person.email, Person.team)
+        stmt = tenant.columns(Person, Person.id, Person.first_name, Person.last_name, Person.email, Person.teams)
         for row in tenant.execute(stmt.where(Person.id.in_(ids))).mappings():
             people[row["id"]] = _Row(dict(row))
 

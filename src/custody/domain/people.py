@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ def create_person(
     first_name: str,
     last_name: str,
     email: str,
-    team: str | None = None,
+    teams: Sequence[str] = (),
     role: str = "employee",
 ) -> Person:
     tenant.require_write()
@@ -50,7 +51,7 @@ def create_person(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
         email=email.strip().lower(),
-        team=team.strip() if team else None,
+        teams=list(dict.fromkeys(t.strip() for t in teams if t.strip())),
         role=role,
         created_at=now,
         updated_at=now,

@@ -33,6 +33,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 conn.commit()
     else:
         with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-            conn.commit()
+            # SQLite's way to change a table's constraints is to rebuild it (Alembic's batch mode),
+            # which must run with foreign keys off, outside any transaction, and be checked after.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                conn.commit()
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left broken references: {broken[:5]}")
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")
