@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from custody.apis.company_devices.app import create_company_devices_app
+from custody.apis.ownership.app import create_ownership_app
 from custody.config import Settings
 from custody.db.engine import Database
 
@@ -49,4 +50,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or Settings.from_env()
     db = db or Database(settings.database_url)
     company_devices = create_company_devices_app(db, settings.company_devices_base)
-    return Custody(db, [(settings.company_devices_base, company_devices)], fallback=company_devices)
+    ownerships = create_ownership_app(db, settings.ownership_base)
+    mounts: list[tuple[str, ASGIApp]] = [
+        (settings.company_devices_base, company_devices),
+        (settings.ownership_base, ownerships),
+    ]
+    return Custody(db, mounts, fallback=company_devices)

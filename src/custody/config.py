@@ -21,6 +21,7 @@ def default_data_dir() -> Path:
 class Settings:
     database_url: str
     company_devices_base: str = "/platform/v1"
+    ownership_base: str = "/v1"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +31,5 @@ class Settings:
         return cls(
             database_url=url,
             company_devices_base=os.environ.get("CUSTODY_COMPANY_DEVICES_BASE", "/platform/v1").rstrip("/"),
+            ownership_base=os.environ.get("CUSTODY_OWNERSHIP_BASE", "/v1").rstrip("/"),
         )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TypeVar, cast
+from weakref import WeakKeyDictionary
 
 from anyio import to_thread
 from litestar.connection import ASGIConnection
@@ -14,10 +18,53 @@ from litestar.types import HTTPScope
 
 from custody.db.engine import Database
 from custody.domain.keys import authenticate
+from custody.domain.ownership import next_due, sync_due_holders
 from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
+from custody.domain.timefmt import utcnow
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
+# How stale this process's idea of the next scheduled holder change may get: another worker may
+# have booked an earlier one. It bounds how late a reservation shows up in `user_id` / `ownerId`.
+CLOCK_INTERVAL = 1.0
+
+
+class HolderClock:
+    """Applies scheduled holder changes (reservations starting, bookings ending) when they fall
+    due. One per database per process; it reads the earliest due instant at most once per
+    `CLOCK_INTERVAL`, so requests between checks pay one comparison."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._checked = -math.inf
+        self._due: datetime | None = None
+
+    async def tick(self) -> None:
+        now = utcnow()
+        fresh = time.monotonic() - self._checked < CLOCK_INTERVAL
+        if fresh and (self._due is None or self._due > now):
+            return
+        self._checked = time.monotonic()  # before awaiting: concurrent requests do not pile on
+        self._due = await to_thread.run_sync(self._sync)
+
+    def _sync(self) -> datetime | None:
+        with self._db.read() as session:
+            due = next_due(session)
+        if due is not None and due <= utcnow():
+            with self._db.write() as session:
+                sync_due_holders(session, utcnow())
+                due = next_due(session)
+        return due
+
+
+_clocks: WeakKeyDictionary[Database, HolderClock] = WeakKeyDictionary()
+
+
+def holder_clock(db: Database) -> HolderClock:
+    clock = _clocks.get(db)
+    if clock is None:
+        clock = _clocks[db] = HolderClock(db)
+    return clock
 
 
 async def off_loop(db: Database, work: Callable[[], T]) -> T:
@@ -39,6 +86,7 @@ async def require_key(connection: ASGIConnection, _: BaseRouteHandler) -> None: 
             return authenticate(reader, header)
 
     caller = await off_loop(db, lookup)
+    await holder_clock(db).tick()
     if caller is None:
         raise NotAuthorizedException("UNAUTHORIZED")
     if cast("HTTPScope", connection.scope)["method"] not in READ_METHODS and not caller.can_write:

@@ -1,19 +1,72 @@
-"""Ownership spans: the one table behind `ownerId`, `user_id` and the ownership API."""
+"""Ownership spans: the one table behind `ownerId`, `user_id` and the ownership API.
+
+A span `[start_time, end_time)` says who held a device; a NULL end is open. Spans of one device
+never overlap: the database refuses it. A span may start in the future (a reservation) or end in
+the future (a booking with an end); the device's current holder (`device.holder_id`, shown by the
+other two APIs) then changes at that instant without any request. Each such instant is recorded in
+`holder_due`, and `sync_due_holders` applies the due ones.
+
+A span given without an end runs until the device's next booking starts, so assigning a device
+never cancels someone's reservation, and at most one span per device is open-ended."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from custody.db.models import Device, Ownership, Person
-from custody.domain.errors import InvalidInput
-from custody.domain.tenancy import MAX_ID, Tenant
+from custody.db.models import Device, HolderDue, Ownership, Person
+from custody.domain.documents import refresh_devices
+from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from custody.domain.tenancy import MAX_ID, Caller, Tenant
+from custody.domain.timefmt import utcnow
+
+NOT_FOUND = "OWNERSHIP_NOT_FOUND"
+DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
+# Seed 001 renders an open end as this instant; the API accepts it back as "no end".
+OPEN_END = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
-def open_ownership(tenant: Tenant, device_id: int) -> Ownership | None:
-    stmt = tenant.select(Ownership).where(Ownership.device_id == device_id, Ownership.end_time.is_(None))
+def _covers(now: datetime) -> ColumnElement[bool]:
+    return and_(Ownership.start_time <= now, or_(Ownership.end_time.is_(None), Ownership.end_time > now))
+
+
+def current_span(tenant: Tenant, device_id: int, now: datetime) -> Ownership | None:
+    stmt = tenant.select(Ownership).where(Ownership.device_id == device_id, _covers(now))
     return tenant.scalars(stmt).one_or_none()
+
+
+def _next_start(tenant: Tenant, device_id: int, after: datetime) -> datetime | None:
+    stmt = tenant.columns(Ownership, func.min(Ownership.start_time)).where(
+        Ownership.device_id == device_id, Ownership.start_time > after
+    )
+    found: datetime | None = tenant.execute(stmt).scalar()
+    return found
+
+
+def _schedule(tenant: Tenant, device_id: int, now: datetime, *instants: datetime | None) -> None:
+    for instant in instants:
+        if instant is not None and instant > now:
+            tenant.add(HolderDue(company_id=tenant.company_id, device_id=device_id, due_at=instant))
+
+
+def _open_span(tenant: Tenant, device_id: int, person_id: int, start: datetime, end: datetime | None) -> Ownership:
+    """Insert a span; the database's overlap rule is the arbiter (and the only one under races)."""
+    span = Ownership(
+        company_id=tenant.company_id, device_id=device_id, person_id=person_id, start_time=start, end_time=end
+    )
+    tenant.add(span)
+    try:
+        with tenant.session.begin_nested():
+            tenant.session.flush()
+    except IntegrityError as error:
+        raise Conflict("DEVICE_RESERVED", "the device is held or booked by someone else in that span") from error
+    return span
 
 
 def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Person:
@@ -27,27 +80,270 @@ def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Person:
 
 
 def set_holder(tenant: Tenant, device: Device, person_id: int | None, at: datetime) -> bool:
-    """Make `person_id` (or nobody) the holder from `at`: the open span ends, a new one opens,
+    """Make `person_id` (or nobody) the holder from `at`: the current span ends, a new one opens,
     in the caller's transaction. The device row must have been read with `for_update=True`.
     Returns whether anything changed."""
-    current = open_ownership(tenant, device.id)
-    if current is not None and current.person_id == person_id:
-        return False
-    if current is None and person_id is None:
+    current = current_span(tenant, device.id, at)
+    held_by = current.person_id if current is not None else None
+    if held_by == person_id:
         return False
     if current is not None:
         current.end_time = max(at, current.start_time)
     if person_id is not None:
-        tenant.add(Ownership(company_id=tenant.company_id, device_id=device.id, person_id=person_id, start_time=at))
+        until = _next_start(tenant, device.id, at)
+        tenant.session.flush()
+        _open_span(tenant, device.id, person_id, at, until)
+        _schedule(tenant, device.id, at, until)
     device.holder_id = person_id
     tenant.session.flush()
     return True
 
 
 def end_all_for_device(tenant: Tenant, device_id: int, at: datetime) -> None:
-    tenant.session.execute(
+    """A retired device is held by nobody from `at`: the current span ends, later bookings are
+    cancelled (kept as empty spans: history is never deleted)."""
+    session = tenant.session
+    mine = and_(Ownership.company_id == tenant.company_id, Ownership.device_id == device_id)
+    session.execute(
         update(Ownership)
-        .where(Ownership.company_id == tenant.company_id, Ownership.device_id == device_id)
-        .where(Ownership.end_time.is_(None))
-        .values(end_time=at)
+        .where(mine, Ownership.start_time > at)
+        .values(end_time=Ownership.start_time)
+        .execution_options(synchronize_session=False)
     )
+    session.execute(
+        update(Ownership).where(mine, _covers(at)).values(end_time=at).execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    """A request to hold a device: now (no start) or from a future start (a reservation)."""
+
+    serial_number: str
+    device_name: str
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    person_id: int | None = None  # a company key acts for this person; a person key is that person
+
+
+def acting_person(tenant: Tenant, requested: int | None) -> int:
+    """Whom a take is for: a person key takes for itself (naming anyone else is refused); a company
+    key must name a person of its company."""
+    own = tenant.caller.person_id
+    if own is not None:
+        if requested is not None and requested != own:
+            raise Forbidden("NOT_YOUR_OWNERSHIP", "a person key takes devices for its own person only")
+        return own
+    if requested is None:
+        raise InvalidInput("MANAGER_REQUIRED", "a company key must name the person it takes the device for (manager)")
+    return resolve_person(tenant, requested, "INVALID_MANAGER").id
+
+
+def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
+    tenant.require_write()
+    now = utcnow()
+    person_id = acting_person(tenant, request.person_id)
+    start = request.start_time or now
+    end = None if request.end_time == OPEN_END else request.end_time
+    if start < now and request.start_time is not None:
+        raise InvalidInput("INVALID_START_TIME", "start_time must not be in the past")
+    if end is not None and end <= start:
+        raise InvalidInput("INVALID_END_TIME", "end_time must be after start_time")
+    device = _device_by_serial_and_name(tenant, request.serial_number, request.device_name)
+    current = current_span(tenant, device.id, now)
+    if start <= now and current is not None:
+        whose = "you" if current.person_id == person_id else "someone else"
+        raise Conflict("DEVICE_ALREADY_OWNED", f"the device is held by {whose} now")
+    if end is None:
+        end = _next_start(tenant, device.id, start)
+    span = _open_span(tenant, device.id, person_id, start, end)
+    _schedule(tenant, device.id, now, start, end)
+    if start <= now:
+        device.holder_id = person_id
+        refresh_devices(tenant, [device.id])
+    return span, device
+
+
+def _device_by_serial_and_name(tenant: Tenant, serial_number: str, device_name: str) -> Device:
+    stmt = tenant.select(Device).where(
+        Device.serial_number == serial_number, Device.name == device_name, Device.deleted_at.is_(None)
+    )
+    device = tenant.scalars(stmt.with_for_update()).one_or_none()
+    if device is None:
+        raise InvalidInput("DEVICE_NOT_FOUND", "no device of this company has that serial_number and device_name")
+    return device
+
+
+def _visible(tenant: Tenant, stmt: Select[Ownership]) -> Select[Ownership]:
+    """A person key sees its own spans only; a company key sees its company's."""
+    if tenant.caller.person_id is not None:
+        stmt = stmt.where(Ownership.person_id == tenant.caller.person_id)
+    return stmt
+
+
+def release(tenant: Tenant, ownership_id: int) -> tuple[Ownership, Device]:
+    """End a span now (the row stays). A booking that has not started yet is cancelled: it ends
+    where it starts. Another person's span answers 404, as one that does not exist."""
+    tenant.require_write()
+    if not 0 < ownership_id <= MAX_ID:
+        raise NotFound(NOT_FOUND)
+    stmt = _visible(tenant, tenant.select(Ownership).where(Ownership.id == ownership_id))
+    span = tenant.scalars(stmt).one_or_none()
+    if span is None:
+        raise NotFound(NOT_FOUND)
+    device = tenant.scalars(tenant.select(Device).where(Device.id == span.device_id).with_for_update()).one()
+    tenant.session.refresh(span)
+    now = utcnow()
+    if span.end_time is not None and span.end_time <= now:
+        raise Conflict("ALREADY_RELEASED", "this ownership has already ended")
+    if span.start_time > now:
+        span.end_time = span.start_time
+    else:
+        span.end_time = now
+        if device.holder_id == span.person_id:
+            device.holder_id = None
+            refresh_devices(tenant, [device.id])
+    tenant.session.flush()
+    return span, device
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipQuery:
+    page: int = 1
+    limit: int = 50
+    device: int | None = None
+    manager: int | None = None
+    serial_number: str | None = None
+    current: bool | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def list_ownerships(tenant: Tenant, query: OwnershipQuery) -> tuple[list[tuple[Ownership, Device]], int]:
+    """A page of the caller's visible spans (oldest first) with their devices, and the total."""
+    now = utcnow()
+    stmt = _visible(tenant, tenant.select(Ownership))
+    if query.device is not None:
+        stmt = stmt.where(Ownership.device_id == query.device)
+    if query.manager is not None:
+        stmt = stmt.where(Ownership.person_id == query.manager)
+    if query.serial_number is not None:
+        serial = tenant.columns(Device, Device.id).where(Device.serial_number == query.serial_number)
+        stmt = stmt.where(Ownership.device_id.in_(serial))
+    if query.current is not None:
+        stmt = stmt.where(_covers(now) if query.current else ~_covers(now))
+    if query.end is not None:
+        stmt = stmt.where(Ownership.start_time < query.end)
+    if query.start is not None:
+        stmt = stmt.where(or_(Ownership.end_time.is_(None), Ownership.end_time > query.start))
+    total = int(tenant.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    page = stmt.order_by(Ownership.id).limit(query.limit).offset((query.page - 1) * query.limit)
+    spans = list(tenant.scalars(page))
+    devices = {
+        d.id: d for d in tenant.scalars(tenant.select(Device).where(Device.id.in_({s.device_id for s in spans})))
+    }
+    return [(s, devices[s.device_id]) for s in spans], total
+
+
+def get_ownership(tenant: Tenant, ownership_id: int) -> tuple[Ownership, Device]:
+    if not 0 < ownership_id <= MAX_ID:
+        raise NotFound(NOT_FOUND)
+    span = tenant.scalars(_visible(tenant, tenant.select(Ownership).where(Ownership.id == ownership_id))).one_or_none()
+    if span is None:
+        raise NotFound(NOT_FOUND)
+    device = tenant.scalars(tenant.select(Device).where(Device.id == span.device_id)).one()
+    return span, device
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLookup:
+    page: int = 1
+    limit: int = 50
+    current: bool | None = None
+    serial_number: str | None = None
+
+
+def list_owned_devices(tenant: Tenant, query: DeviceLookup) -> tuple[list[Device], int]:
+    """Seed 001's device list. A person key lists the devices it has owned at any time (`current`:
+    those it holds now); a company key lists its company's devices (`current`: those held now)."""
+    now = utcnow()
+    stmt = tenant.select(Device).where(Device.deleted_at.is_(None))
+    person = tenant.caller.person_id
+    if person is not None or query.current is not None:
+        spans = tenant.columns(Ownership, Ownership.device_id)
+        if person is not None:
+            spans = spans.where(Ownership.person_id == person)
+        if query.current:
+            spans = spans.where(_covers(now))
+        if query.current is False and person is None:
+            stmt = stmt.where(Device.id.not_in(spans.where(_covers(now))))
+        elif query.current is False:
+            stmt = stmt.where(Device.id.in_(spans), Device.id.not_in(spans.where(_covers(now))))
+        else:
+            stmt = stmt.where(Device.id.in_(spans))
+    if query.serial_number is not None:
+        stmt = stmt.where(Device.serial_number == query.serial_number)
+    total = int(tenant.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    page = stmt.order_by(Device.id).limit(query.limit).offset((query.page - 1) * query.limit)
+    return list(tenant.scalars(page)), total
+
+
+def get_owned_device(tenant: Tenant, device_id: int) -> Device:
+    """One device, for a person key only if it has owned it at some time (else 404)."""
+    if not 0 < device_id <= MAX_ID:
+        raise NotFound(DEVICE_NOT_FOUND)
+    stmt = tenant.select(Device).where(Device.id == device_id, Device.deleted_at.is_(None))
+    if tenant.caller.person_id is not None:
+        mine = tenant.columns(Ownership, Ownership.device_id).where(Ownership.person_id == tenant.caller.person_id)
+        stmt = stmt.where(Device.id.in_(mine))
+    device = tenant.scalars(stmt).one_or_none()
+    if device is None:
+        raise NotFound(DEVICE_NOT_FOUND)
+    return device
+
+
+def spans_of(tenant: Tenant, device_id: int, person_id: int) -> Sequence[Ownership]:
+    """A person's spans of one device, oldest first: the windows in which it may read its data."""
+    stmt = tenant.select(Ownership).where(Ownership.device_id == device_id, Ownership.person_id == person_id)
+    return tenant.scalars(stmt.order_by(Ownership.start_time)).all()
+
+
+def next_due(session: Session) -> datetime | None:
+    """The earliest pending holder change, for any company (the process-wide clock reads it)."""
+    found: datetime | None = session.execute(select(func.min(HolderDue.due_at))).scalar()
+    return found
+
+
+def sync_due_holders(session: Session, now: datetime) -> int:
+    """Apply every holder change due by `now` (reservations starting, bookings ending) to
+    `device.holder_id` and the stored items. Idempotent; returns how many devices changed."""
+    due = session.execute(
+        select(HolderDue.id, HolderDue.company_id, HolderDue.device_id).where(HolderDue.due_at <= now)
+    ).all()
+    if not due:
+        return 0
+    by_company: dict[int, set[int]] = defaultdict(set)
+    for _, company_id, device_id in due:
+        by_company[company_id].add(device_id)
+    changed = 0
+    for company_id, device_ids in by_company.items():
+        tenant = Tenant(session, Caller(company_id=company_id, person_id=None, can_write=True))
+        devices = tenant.scalars(
+            tenant.select(Device).where(Device.id.in_(device_ids), Device.deleted_at.is_(None)).with_for_update()
+        ).all()
+        holders = dict(
+            tenant.execute(
+                tenant.columns(Ownership, Ownership.device_id, Ownership.person_id).where(
+                    Ownership.device_id.in_(device_ids), _covers(now)
+                )
+            ).all()
+        )
+        moved = [d for d in devices if d.holder_id != holders.get(d.id)]
+        for device in moved:
+            device.holder_id = holders.get(device.id)
+        if moved:
+            refresh_devices(tenant, [d.id for d in moved])
+        changed += len(moved)
+    session.execute(delete(HolderDue).where(HolderDue.id.in_([row[0] for row in due])))
+    return changed

@@ -1,0 +1,208 @@
+"""Seed 001 routes: parse, call one domain function, render the seed's objects and DRF-style pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Request, Router, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from custody.apis.common import require_key, transaction
+from custody.apis.ownership import schemas
+from custody.domain import ownership
+from custody.domain.errors import InvalidInput
+from custody.domain.tenancy import MAX_ID
+
+MAX_PAGE = MAX_ID // 100  # (page - 1) * limit stays within 64 bits
+ERRORS = {
+    400: ResponseSpec(data_container=schemas.Error, description="Invalid input"),
+    401: ResponseSpec(data_container=schemas.Error, description="Missing, unknown or revoked key"),
+    403: ResponseSpec(data_container=schemas.Error, description="Read-only key, or not the caller's to do"),
+    429: ResponseSpec(data_container=schemas.Error, description="Too many requests; see Retry-After"),
+}
+NOT_FOUND = {404: ResponseSpec(data_container=schemas.Error, description="No such object for this caller")}
+CONFLICT = {409: ResponseSpec(data_container=schemas.Error, description="Conflicts with the device's spans")}
+PageNumber = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Page number, from 1")]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size (max 100)")]
+Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+Instant = Annotated[datetime | None, Parameter(description="RFC 3339 date-time with Z or an offset")]
+
+
+def _page_links(request: Request[Any, Any, Any], page: int, limit: int, total: int) -> tuple[str | None, str | None]:
+    """Absolute `next` / `previous` links, as Django REST framework writes them."""
+
+    # The raw path: Litestar's routing path has lost the trailing slash this API's paths carry.
+    here = str(request.base_url).rstrip("/") + request.scope["raw_path"].decode("latin-1")
+
+    def link(number: int) -> str:
+        return here + "?" + _query(request, number, limit)
+
+    has_next = page * limit < total
+    return (link(page + 1) if has_next else None), (link(page - 1) if page > 1 else None)
+
+
+def _query(request: Request[Any, Any, Any], page: int, limit: int) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit")]
+    return urlencode([*kept, ("page", page), ("limit", limit)])
+
+
+def _items(rows: Sequence[tuple[Any, Any]]) -> list[schemas.OwnershipItem]:
+    return [schemas.ownership_item(span, device) for span, device in rows]
+
+
+def _require_time(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput("INVALID", f"{name} needs a time zone (Z or an offset)")
+    return value
+
+
+@get(
+    "/device-ownerships/",
+    summary="Get device ownerships",
+    description="A person key sees its own ownerships; a company key sees all of its company's. "
+    "`start` / `end` keep the ownerships whose span overlaps that window.",
+    guards=[require_key],
+    sync_to_thread=True,
+    responses={200: ResponseSpec(data_container=schemas.OwnershipPage, description="A page of ownerships"), **ERRORS},
+)
+def list_ownerships(
+    request: Request[Any, Any, Any],
+    page: PageNumber = 1,
+    limit: Limit = 50,
+    device: Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Device id")] = None,
+    manager: Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Person (manager) id")] = None,
+    serial_number: Annotated[str | None, Parameter(max_length=100)] = None,
+    current: Annotated[bool | None, Parameter(description="Only ownerships in force now (or, false, not)")] = None,
+    start: Instant = None,
+    end: Instant = None,
+) -> schemas.OwnershipPage:
+    query = ownership.OwnershipQuery(
+        page=page,
+        limit=limit,
+        device=device,
+        manager=manager,
+        serial_number=serial_number,
+        current=current,
+        start=_require_time(start, "start"),
+        end=_require_time(end, "end"),
+    )
+    with transaction(request, write=False) as tenant:
+        rows, total = ownership.list_ownerships(tenant, query)
+        results = _items(rows)
+    following, previous = _page_links(request, page, limit, total)
+    return schemas.OwnershipPage(count=total, next=following, previous=previous, results=results)
+
+
+@post(
+    "/device-ownerships/",
+    summary="Take device ownership",
+    description="Assign a device to the caller (or, with a company key, to `manager`) by its serial "
+    "number and name. A device someone holds now answers 409 and nothing changes.",
+    guards=[require_key],
+    sync_to_thread=True,
+    status_code=201,
+    responses={
+        201: ResponseSpec(data_container=schemas.OwnershipItem, description="The new ownership"),
+        **ERRORS,
+        **CONFLICT,
+    },
+)
+def take_ownership(request: Request[Any, Any, Any], data: schemas.Take) -> schemas.OwnershipItem:
+    take = ownership.Take(
+        serial_number=data.serial_number,
+        device_name=data.device_name,
+        start_time=data.start_time or None,
+        end_time=data.end_time or None,
+        person_id=data.manager or None,
+    )
+    with transaction(request, write=True) as tenant:
+        span, device = ownership.take(tenant, take)
+        return schemas.ownership_item(span, device)
+
+
+@get(
+    "/device-ownerships/{ownership_id:int}/",
+    summary="Get one device ownership",
+    guards=[require_key],
+    sync_to_thread=True,
+    responses={
+        200: ResponseSpec(data_container=schemas.OwnershipItem, description="The ownership"),
+        **ERRORS,
+        **NOT_FOUND,
+    },
+)
+def get_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.OwnershipItem:
+    with transaction(request, write=False) as tenant:
+        return schemas.ownership_item(*ownership.get_ownership(tenant, ownership_id))
+
+
+@post(
+    "/device-ownerships/{ownership_id:int}/release/",
+    summary="Release device ownership",
+    description="Ends the ownership now; the record stays. A booking that has not started yet is "
+    "cancelled (it ends where it starts). A person key may release only its own ownerships.",
+    guards=[require_key],
+    sync_to_thread=True,
+    status_code=200,
+    responses={
+        200: ResponseSpec(data_container=schemas.OwnershipItem, description="The ended ownership"),
+        **ERRORS,
+        **NOT_FOUND,
+        409: ResponseSpec(data_container=schemas.Error, description="Already ended"),
+    },
+)
+def release_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.OwnershipItem:
+    with transaction(request, write=True) as tenant:
+        return schemas.ownership_item(*ownership.release(tenant, ownership_id))
+
+
+@get(
+    "/devices/",
+    summary="List devices",
+    description="A person key lists the devices it has owned (`current=true`: those it owns now); a "
+    "company key lists its company's devices (`current=true`: those someone owns now). "
+    "`serial_number` maps a serial number to its device id.",
+    guards=[require_key],
+    sync_to_thread=True,
+    responses={200: ResponseSpec(data_container=schemas.DevicePage, description="A page of devices"), **ERRORS},
+)
+def list_devices(
+    request: Request[Any, Any, Any],
+    page: PageNumber = 1,
+    limit: Limit = 50,
+    current: Annotated[bool | None, Parameter(description="Only devices owned now (or, false, not)")] = None,
+    serial_number: Annotated[str | None, Parameter(max_length=100)] = None,
+) -> schemas.DevicePage:
+    query = ownership.DeviceLookup(page=page, limit=limit, current=current, serial_number=serial_number)
+    with transaction(request, write=False) as tenant:
+        found, total = ownership.list_owned_devices(tenant, query)
+        results = [schemas.device_details(d) for d in found]
+    following, previous = _page_links(request, page, limit, total)
+    return schemas.DevicePage(count=total, next=following, previous=previous, results=results)
+
+
+@get(
+    "/devices/{device_id:int}/",
+    summary="Get one device",
+    guards=[require_key],
+    sync_to_thread=True,
+    responses={
+        200: ResponseSpec(data_container=schemas.DeviceDetails, description="The device"),
+        **ERRORS,
+        **NOT_FOUND,
+    },
+)
+def get_device(request: Request[Any, Any, Any], device_id: Id) -> schemas.DeviceDetails:
+    with transaction(request, write=False) as tenant:
+        return schemas.device_details(ownership.get_owned_device(tenant, device_id))
+
+
+def router(base: str) -> Router:
+    return Router(
+        path=base,
+        route_handlers=[list_ownerships, take_ownership, get_ownership, release_ownership, list_devices, get_device],
+    )
