@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,16 +89,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(database_url: str, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_server(database_url: str, log_dir: Path, workers: int = 1) -> Iterator[str]:
     """A real `custody serve` on a free loopback port; yields its base URL."""
     port = _free_port()
-    log = Path(tmp_path_factory.mktemp("server")) / "serve.log"
+    log = log_dir / "serve.log"
     env = {**os.environ, "CUSTODY_DATABASE_URL": database_url}
+    command = [*CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with log.open("w") as out:
-        process = subprocess.Popen(
-            [*CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -109,9 +109,18 @@ def server(database_url: str, db: Database, tmp_path_factory: pytest.TempPathFac
                 process.kill()
                 raise RuntimeError(f"custody serve did not start:\n{log.read_text()}") from None
             time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `custody serve` (one worker) on a free loopback port; yields its base URL."""
+    with running_server(database_url, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @dataclass(frozen=True)

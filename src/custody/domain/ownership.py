@@ -142,15 +142,17 @@ def acting_person(tenant: Tenant, requested: int | None) -> int:
 
 def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
     tenant.require_write()
-    now = utcnow()
     person_id = acting_person(tenant, request.person_id)
+    device = _device_by_serial_and_name(tenant, request.serial_number, request.device_name)
+    # Read the clock only once the device is locked: a take that waited for another must not
+    # start before the one it waited for.
+    now = utcnow()
     start = request.start_time or now
     end = None if request.end_time == OPEN_END else request.end_time
     if start < now and request.start_time is not None:
         raise InvalidInput("INVALID_START_TIME", "start_time must not be in the past")
     if end is not None and end <= start:
         raise InvalidInput("INVALID_END_TIME", "end_time must be after start_time")
-    device = _device_by_serial_and_name(tenant, request.serial_number, request.device_name)
     current = current_span(tenant, device.id, now)
     if start <= now and current is not None:
         whose = "you" if current.person_id == person_id else "someone else"
