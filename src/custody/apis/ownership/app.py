@@ -20,6 +20,7 @@ from litestar.exceptions import (
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from custody.apis.company_devices.schemas import StrictStructSchemas
 from custody.apis.ownership.routes import router
 from custody.db.engine import Database
 from custody.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -72,6 +73,7 @@ def create_ownership_app(db: Database, base: str) -> Litestar:
     app = Litestar(
         route_handlers=[router(base)],
         exception_handlers={Exception: _handle},
+        plugins=[StrictStructSchemas()],
         openapi_config=OpenAPIConfig(
             title="Custody — device ownership API",
             version="1.0.0",
