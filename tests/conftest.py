@@ -90,11 +90,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, log_dir: Path, workers: int = 1) -> Iterator[str]:
-    """A real `custody serve` on a free loopback port; yields its base URL."""
+def running_server(
+    database_url: str, log_dir: Path, workers: int = 1, settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A real `custody serve` on a free loopback port (`settings`: extra CUSTODY_* variables);
+    yields its base URL."""
     port = _free_port()
     log = log_dir / "serve.log"
-    env = {**os.environ, "CUSTODY_DATABASE_URL": database_url}
+    env = {**os.environ, "CUSTODY_DATABASE_URL": database_url, **(settings or {})}
     command = [*CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=out)

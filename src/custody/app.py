@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from custody.apis.company_devices.app import create_company_devices_app
+from custody.apis.device_management.app import create_device_management_app
 from custody.apis.ownership.app import create_ownership_app
 from custody.config import Settings
 from custody.db.engine import Database
+from custody.ratelimit import RateLimiter
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -19,10 +21,17 @@ ASGIApp = Callable[..., Awaitable[None]]  # Litestar's own signature is narrower
 class Custody:
     """Dispatch by path prefix (longest first) to the API views, which all share one database."""
 
-    def __init__(self, db: Database, mounts: list[tuple[str, ASGIApp]], fallback: ASGIApp) -> None:
+    def __init__(
+        self,
+        db: Database,
+        mounts: list[tuple[str, ASGIApp]],
+        fallback: ASGIApp,
+        on_shutdown: Sequence[Callable[[], None]] = (),
+    ) -> None:
         self.db = db
         self.mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
         self.fallback = fallback
+        self.on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -41,6 +50,8 @@ class Custody:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for close in self.on_shutdown:
+                    close()
                 self.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -50,9 +61,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or Settings.from_env()
     db = db or Database(settings.database_url)
     company_devices = create_company_devices_app(db, settings.company_devices_base)
-    ownerships = create_ownership_app(db, settings.ownership_base)
+    # One limiter per process (its SQLite connections must not cross a fork): uvicorn's workers
+    # each build their own app.
+    limiter = RateLimiter(db, settings.ownership_rate_limit, window=60)
+    ownerships = create_ownership_app(db, settings.ownership_base, limiter)
+    device_management = create_device_management_app(db, settings.device_management_base)
     mounts: list[tuple[str, ASGIApp]] = [
         (settings.company_devices_base, company_devices),
         (settings.ownership_base, ownerships),
     ]
-    return Custody(db, mounts, fallback=company_devices)
+    if settings.device_management_base:
+        mounts.append((settings.device_management_base, device_management))
+    # Served at the root by default, the device management API also answers every other path (404).
+    return Custody(db, mounts, fallback=device_management, on_shutdown=[limiter.close])

@@ -23,10 +23,12 @@ company_app = typer.Typer(no_args_is_help=True, help="Companies (tenants).")
 person_app = typer.Typer(no_args_is_help=True, help="People of a company.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys.")
 db_app = typer.Typer(no_args_is_help=True, help="The database.")
+device_app = typer.Typer(no_args_is_help=True, help="Devices' own credentials (device tokens for posting reports).")
 app.add_typer(company_app, name="company")
 app.add_typer(person_app, name="person")
 app.add_typer(key_app, name="key")
 app.add_typer(db_app, name="db")
+app.add_typer(device_app, name="device")
 
 console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -177,6 +179,49 @@ def key_revoke(token_or_prefix: str, as_json: JsonFlag = False) -> None:
     emit({"id": key.id, "prefix": key.prefix, "revoked": True}, as_json, f"revoked {key.prefix}")
 
 
+@device_app.command("token")
+def device_token(
+    device_id: Annotated[
+        int, typer.Argument(help="The device's integer id: its `id` in the company devices API (GET /devices).")
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a device token: the device posts its reports with it (POST /v1/devices/ID/reports/).
+    The token is shown once; only its hash is stored. A device may have several live tokens."""
+    from custody.domain.device_tokens import create_device_token
+
+    db = open_db()
+    try:
+        with db.write() as session:
+            company = _device_company(session, device_id)
+            token_row, token = create_device_token(Tenant(session, admin(company)), device_id)
+    except DomainError as error:
+        fail(error)
+    result = {
+        "id": token_row.id,
+        "token": token,
+        "prefix": token_row.prefix,
+        "device_id": device_id,
+        "company_id": company,
+    }
+    emit(result, as_json, token)
+
+
+@device_app.command("revoke-token")
+def device_revoke_token(token_or_prefix: str, as_json: JsonFlag = False) -> None:
+    """Revoke a device token by its token or its public prefix (cdt_xxxxxxxx)."""
+    from custody.domain.device_tokens import revoke_device_token
+
+    db = open_db()
+    try:
+        with db.write() as session:
+            token_row = revoke_device_token(session, token_or_prefix)
+    except DomainError as error:
+        fail(error)
+    result = {"id": token_row.id, "prefix": token_row.prefix, "device_id": token_row.device_id, "revoked": True}
+    emit(result, as_json, f"revoked {token_row.prefix}")
+
+
 class _ImportProgress:
     """The import's two phases on stderr: the file read (bytes), then the devices written."""
 
@@ -295,6 +340,22 @@ def _require_company(session: Any, company_id: int) -> None:
 
     if session.get(Company, company_id) is None:
         raise NotFound("COMPANY_NOT_FOUND", f"no company {company_id}")
+
+
+def _device_company(session: Any, device_id: int) -> int:
+    """The company of a device id (device ids are unique across companies)."""
+    from sqlalchemy import select
+
+    from custody.db.models import Device
+    from custody.domain.errors import NotFound
+    from custody.domain.tenancy import MAX_ID
+
+    company: int | None = None
+    if 0 < device_id <= MAX_ID:
+        company = session.scalar(select(Device.company_id).where(Device.id == device_id))
+    if company is None:
+        raise NotFound("DEVICE_NOT_FOUND", f"no device {device_id}")
+    return company
 
 
 def main() -> None:

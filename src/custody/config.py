@@ -17,11 +17,30 @@ def default_data_dir() -> Path:
     return base / "custody"
 
 
+def _count_from_env(name: str, default: int) -> int:
+    """A whole number >= 0 from `$name`, else `default`; a wrong value stops startup, naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 (off) or more, not {value}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     company_devices_base: str = "/platform/v1"
     ownership_base: str = "/v1"
+    device_management_base: str = ""  # the root: `PATCH /devices/{deviceId}`
+    # Requests per minute per API key on the ownership API; 0 turns the limit off. 600 (10/s) is 6x the
+    # 100/min a comparable vendor API allows: an integration paging through a fleet never meets it,
+    # while one runaway client can take only a small share of a worker.
+    ownership_rate_limit: int = 600
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,4 +51,6 @@ class Settings:
             database_url=url,
             company_devices_base=os.environ.get("CUSTODY_COMPANY_DEVICES_BASE", "/platform/v1").rstrip("/"),
             ownership_base=os.environ.get("CUSTODY_OWNERSHIP_BASE", "/v1").rstrip("/"),
+            device_management_base=os.environ.get("CUSTODY_DEVICE_MANAGEMENT_BASE", "").rstrip("/"),
+            ownership_rate_limit=_count_from_env("CUSTODY_OWNERSHIP_RATE_LIMIT", 600),
         )

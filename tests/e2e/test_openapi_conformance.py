@@ -19,20 +19,15 @@ operation: a run is reproducible and stays well under a minute per backend.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from schemathesis import Case, GenerationMode
 from schemathesis.checks import CheckFunction
 from schemathesis.core.jsonschema.types import JsonValue
-from schemathesis.core.result import Ok
-from schemathesis.schemas import APIOperation, BaseSchema
+from schemathesis.schemas import BaseSchema
 
 from custody.db.engine import Database
 from custody.db.models import Address
@@ -40,43 +35,20 @@ from custody.domain.imports import import_devices
 from custody.domain.tenancy import Caller, Tenant
 from tests.conftest import Company
 from tests.e2e.company_devices import create, device
+from tests.e2e.conformance import auth_conforms, auth_headers, conforms, operations
 
 BASE = "/platform/v1"
-Operation = APIOperation[Any, Any, Any, Any]
-AnyCase = Case[Any]
 CHECKS: list[CheckFunction] = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
     schemathesis.checks.content_type_conformance,
     schemathesis.checks.response_schema_conformance,
 ]
-# Per operation and generation mode. Six operations x (valid + invalid) x 50 plus the auth pass keep
-# one backend at a few hundred requests.
-MAX_EXAMPLES = 50
-AUTH_EXAMPLES = 8
-FUZZ = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-    suppress_health_check=list(HealthCheck),
-    report_multiple_bugs=False,
-)
 
 
 @pytest.fixture
 def schema(server: str) -> BaseSchema:
     return schemathesis.openapi.from_url(f"{server}{BASE}/openapi.json", timeout=10)
-
-
-def _operations(schema: BaseSchema) -> list[Operation]:
-    """Every documented operation, deletes last (so the others still find the seeded rows)."""
-    operations = []
-    for result in schema.get_all_operations():
-        assert isinstance(result, Ok), f"operation the document cannot describe: {result}"
-        operations.append(result.ok())
-    return sorted(operations, key=lambda operation: operation.method.upper() == "DELETE")
 
 
 @pytest.fixture
@@ -204,52 +176,12 @@ def _full_item(address_id: int, holder: int) -> dict[str, Any]:
     }
 
 
-def _cases(
-    operation: Operation, mode: GenerationMode, headers: dict[str, str], seeded: dict[str, list[str]]
-) -> st.SearchStrategy[AnyCase]:
-    """Generated cases, and as many again whose path ids are real rows of the company."""
-    strategy = operation.as_strategy(generation_mode=mode, headers=headers)
-    names = [p.name for p in operation.path_parameters]
-    if not names or mode is GenerationMode.NEGATIVE:
-        return strategy
-    pinned = st.fixed_dictionaries({name: st.sampled_from(seeded[name]) for name in names}).flatmap(
-        lambda ids: operation.as_strategy(generation_mode=mode, headers=headers, path_parameters=ids)
-    )
-    return st.one_of(strategy, pinned)
-
-
-def _run(operation: Operation, cases: st.SearchStrategy[AnyCase], server: str, max_examples: int) -> str | None:
-    """Drive one operation; the first failure's report (after shrinking), or None."""
-    seen: dict[int, int] = {}
-
-    @settings(FUZZ, max_examples=max_examples)
-    @given(case=cases)
-    def drive(case: AnyCase) -> None:
-        response = case.call(base_url=server, timeout=10)
-        seen[response.status_code] = seen.get(response.status_code, 0) + 1
-        case.validate_response(response, checks=CHECKS, transport_kwargs={"base_url": server})
-
-    try:
-        drive()
-    except (schemathesis.errors.FailureGroup, Exception) as error:  # the failed checks, with a curl line
-        return f"{operation.label}: {error}"
-    assert seen, f"{operation.label}: no request was sent"
-    return None
-
-
-def _each_operation(schema: BaseSchema, run: Callable[[Operation], str | None]) -> Iterator[str]:
-    for operation in _operations(schema):
-        problem = run(operation)
-        if problem:
-            yield problem
-
-
 def test_document_is_valid_openapi_3(server: str, schema: BaseSchema) -> None:
     """The document validates against the OpenAPI 3.x meta-schema and lists every route we serve."""
     raw = httpx.get(f"{server}{BASE}/openapi.json", timeout=10).json()
     assert str(raw["openapi"]).startswith("3."), raw["openapi"]
     schema.validate()  # raises with the meta-schema violation when the document is not valid OpenAPI
-    labels = {operation.label for operation in _operations(schema)}
+    labels = {operation.label for operation in operations(schema)}
     assert labels == {
         f"GET {BASE}/devices",
         f"POST {BASE}/devices",
@@ -259,7 +191,7 @@ def test_document_is_valid_openapi_3(server: str, schema: BaseSchema) -> None:
         f"GET {BASE}/addresses/{{address_id}}",
     }, labels
     assert raw.get("security"), "every operation needs a key"
-    for operation in _operations(schema):
+    for operation in operations(schema):
         assert operation.definition.raw.get("security") != [], f"{operation.label} must require a key"
 
 
@@ -287,15 +219,7 @@ def test_every_operation_conforms_to_the_document(
     server: str, schema: BaseSchema, fresh_company: Company, seeded: dict[str, list[str]]
 ) -> None:
     headers = {"Authorization": f"Bearer {fresh_company.write_token}"}
-
-    def run(operation: Operation) -> str | None:
-        problems = [
-            _run(operation, _cases(operation, mode, headers, seeded), server, MAX_EXAMPLES)
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-        ]
-        return "\n".join(p for p in problems if p) or None
-
-    problems = list(_each_operation(schema, run))
+    problems = conforms(schema, server, headers, seeded, CHECKS)
     assert not problems, "\n\n".join(problems)
 
 
@@ -303,20 +227,7 @@ def test_auth_errors_conform_to_the_document(
     server: str, schema: BaseSchema, fresh_company: Company, seeded: dict[str, list[str]]
 ) -> None:
     """No key, an unknown key, a read key: 401 / 403 (or 200 for a read) bodies as documented."""
-    tokens: list[dict[str, Any]] = [
-        {},
-        {"Authorization": "Bearer cst_not-a-key"},
-        {"Authorization": "Basic dXNlcjpwYXNz"},
-        {"Authorization": f"Bearer {fresh_company.read_token}"},
-    ]
-
-    def run(operation: Operation) -> str | None:
-        cases = st.sampled_from(tokens).flatmap(
-            lambda headers: _cases(operation, GenerationMode.POSITIVE, headers, seeded)
-        )
-        return _run(operation, cases, server, AUTH_EXAMPLES * len(tokens))
-
-    problems = list(_each_operation(schema, run))
+    problems = auth_conforms(schema, server, auth_headers(fresh_company.read_token), seeded, CHECKS)
     assert not problems, "\n\n".join(problems)
 
 

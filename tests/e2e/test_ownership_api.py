@@ -418,3 +418,16 @@ def test_assignments_in_the_company_devices_api_are_ownerships(
     # Held through 002 means held: a take through 001 is refused.
     api.patch(f"/devices/{made['id']}", json={"user_id": grace}, headers=headers)
     assert_error(take(v1, _person_headers(fresh_company), made, expect=None), 409, "device_already_owned")
+
+
+@pytest.mark.parametrize("text_", ["nul\x00byte", "lone\ud800surrogate"])
+def test_text_no_database_can_hold_is_400(
+    v1: httpx.Client, api: httpx.Client, fresh_company: Company, text_: str
+) -> None:
+    """NUL (PostgreSQL cannot store or even compare it) and lone surrogates: 400 on both engines."""
+    headers = {**_person_headers(fresh_company), "Content-Type": "application/json"}
+    escaped = text_.encode("unicode_escape").decode().replace("\\x00", "\\u0000")
+    body = f'{{"serial_number": "{escaped}", "device_name": "x"}}'.encode()
+    assert_error(v1.post("/device-ownerships/", content=body, headers=headers), 400)
+    for path in ("/device-ownerships/", "/devices/"):
+        assert_error(v1.get(path, params={"serial_number": "a\x00b"}, headers=fresh_company.headers()), 400)

@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
 from schemathesis.schemas import BaseSchema
 
 from tests.conftest import Company
+from tests.e2e.conformance import auth_conforms, conforms, operations
 from tests.e2e.ownership import new_device, take
-from tests.e2e.test_openapi_conformance import AUTH_EXAMPLES, MAX_EXAMPLES, Operation, _cases, _each_operation, _run
+from tests.e2e.test_openapi_conformance import CHECKS
 
 BASE = "/v1"
 
@@ -49,7 +48,7 @@ def test_document_is_valid_and_complete(server: str, schema: BaseSchema) -> None
     raw = httpx.get(f"{server}{BASE}/openapi.json", timeout=10).json()
     assert str(raw["openapi"]).startswith("3.")
     schema.validate()
-    labels = {result.ok().label for result in schema.get_all_operations()}
+    labels = {operation.label for operation in operations(schema)}
     assert {
         f"GET {BASE}/device-ownerships/",
         f"POST {BASE}/device-ownerships/",
@@ -66,16 +65,7 @@ def test_every_operation_conforms_to_the_document(
     server: str, schema: BaseSchema, fresh_company: Company, seeded: dict[str, list[str]]
 ) -> None:
     for token in (fresh_company.person_token, fresh_company.write_token):
-        headers = {"Authorization": f"Bearer {token}"}
-
-        def run(operation: Operation, headers: dict[str, str] = headers) -> str | None:
-            problems = [
-                _run(operation, _cases(operation, mode, headers, seeded), server, MAX_EXAMPLES // 2)
-                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-            ]
-            return "\n".join(p for p in problems if p) or None
-
-        problems = list(_each_operation(schema, run))
+        problems = conforms(schema, server, {"Authorization": f"Bearer {token}"}, seeded, CHECKS)
         assert not problems, "\n\n".join(problems)
 
 
@@ -87,12 +77,5 @@ def test_auth_errors_conform_to_the_document(
         {"Authorization": "Bearer cst_not-a-key"},
         {"Authorization": f"Bearer {fresh_company.read_token}"},
     ]
-
-    def run(operation: Operation) -> str | None:
-        cases = st.sampled_from(tokens).flatmap(
-            lambda headers: _cases(operation, GenerationMode.POSITIVE, headers, seeded)
-        )
-        return _run(operation, cases, server, AUTH_EXAMPLES * len(tokens))
-
-    problems = list(_each_operation(schema, run))
+    problems = auth_conforms(schema, server, tokens, seeded, CHECKS)
     assert not problems, "\n\n".join(problems)

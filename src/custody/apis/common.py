@@ -12,7 +12,7 @@ from weakref import WeakKeyDictionary
 
 from anyio import to_thread
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import HTTPScope
 
@@ -65,6 +65,18 @@ def holder_clock(db: Database) -> HolderClock:
     if clock is None:
         clock = _clocks[db] = HolderClock(db)
     return clock
+
+
+def validation_message(exc: ValidationException, fallback: str) -> str:
+    """Litestar's per-field validation details folded into one readable sentence."""
+    parts = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            message = str(item.get("message", "invalid value"))
+            parts.append(f"{key}: {message}" if key else message)
+    detail = exc.detail if exc.detail and not exc.detail.startswith("Validation failed") else ""
+    return "; ".join(p for p in [detail, *parts] if p) or fallback
 
 
 async def off_loop(db: Database, work: Callable[[], T]) -> T:

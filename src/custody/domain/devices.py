@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from custody.db.models import Device, DeviceCount, PurchaseOrder
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
-from custody.domain.errors import Conflict, InvalidInput, NotFound
+from custody.domain.errors import Conflict, NotFound
+from custody.domain.fields import check_text as check_text  # re-exported: the views' callers use it here
 from custody.domain.ownership import end_all_for_device, resolve_person, set_holder
 from custody.domain.tenancy import MAX_ID, Tenant, TenantSnapshot
 from custody.domain.timefmt import utcnow
@@ -34,15 +35,6 @@ WRITABLE_FIELDS = (
 NOT_FOUND = "DEVICE_NOT_FOUND"
 INVALID_USER = "INVALID_USER"
 KEEP = object()  # DeviceChanges.holder when the holder is not to change
-
-
-def check_text(values: dict[str, Any]) -> None:
-    """Text may hold any character but NUL, which PostgreSQL cannot store: refuse it on every
-    database alike, before anything is written."""
-    for key, value in values.items():
-        items = value if isinstance(value, list) else [value]
-        if any(isinstance(item, str) and "\x00" in item for item in items):
-            raise InvalidInput("INVALID_TEXT", f"{key} must not contain NUL characters")
 
 
 def new_hex_id() -> str:
@@ -83,8 +75,9 @@ def create_intake_order(tenant: Tenant, names: list[str | None]) -> PurchaseOrde
     return order
 
 
-def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
-    """Create a batch through one intake order; returns the new devices' items, in input order."""
+def add_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[Device]:
+    """Create a batch through one intake order, holders assigned; the caller renders their items
+    (`refresh_devices`) once it has made every change it means to make."""
     tenant.require_write()
     now = utcnow()
     for spec in specs:
@@ -95,13 +88,12 @@ def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
     order = create_intake_order(tenant, [s.fields.get("name") for s in specs])
     devices = []
     for spec in specs:
-        values = {"client_status": "AVAILABLE", **spec.fields}
+        values = {"client_status": "AVAILABLE", "tags": [], **spec.fields}
         device = Device(
             company_id=tenant.company_id,
             hex_id=new_hex_id(),
             order_id=order.id,
             characteristics={k: spec.characteristics.get(k) for k in CHARACTERISTIC_KEYS},
-            tags=[],
             search_text="",
             doc="",
             created_at=now,
@@ -119,6 +111,12 @@ def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
     for device, spec in zip(devices, specs, strict=True):
         if spec.holder_id is not None:
             set_holder(tenant, device, spec.holder_id, now)
+    return devices
+
+
+def create_devices(tenant: Tenant, specs: list[DeviceSpec]) -> list[str]:
+    """Create a batch through one intake order; returns the new devices' items, in input order."""
+    devices = add_devices(tenant, specs)
     docs = refresh_devices(tenant, [d.id for d in devices])
     return [docs[d.id] for d in devices]
 
@@ -206,6 +204,47 @@ _count = DeviceCount.__table__.c
 _fts = table("device_search", column("rowid"), column("device_search"))
 
 
+@dataclass(frozen=True, slots=True)
+class Search:
+    """A search's shape (which conditions it needs, the key of a cached statement) and its values.
+
+    Every word must match, case-insensitively, as a substring of a device's search words (`%`, `_`
+    and quotes are literal). On SQLite words of three or more characters go through the FTS5
+    trigram index; the others, and every word on PostgreSQL, through `LIKE`."""
+
+    fts: bool = False
+    likes: int = 0
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None, dialect: str) -> Search:
+        if text:
+            check_text({"search": text})
+        words = (text or "").lower().split()
+        indexed = [w for w in words if len(w) >= TRIGRAM] if dialect == "sqlite" else []
+        likes = [w for w in words if w not in indexed]
+        params = {f"like{i}": like_pattern(word) for i, word in enumerate(likes)}
+        if indexed:
+            params["phrase"] = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
+        return cls(fts=bool(indexed), likes=len(likes), params=params)
+
+    @property
+    def shape(self) -> tuple[bool, int]:
+        return self.fts, self.likes
+
+
+def search_conditions(fts: bool, likes: int) -> list[ColumnElement[bool]]:
+    """The conditions of a `Search` of this shape, on the `device` table."""
+    conditions: list[ColumnElement[bool]] = [
+        _d.search_text.like(bindparam(f"like{i}"), escape="\\") for i in range(likes)
+    ]
+    if fts:
+        # The trigram index yields the matching ids; SQLite then looks each one up by key.
+        matching = select(_fts.c.rowid).where(_fts.c.device_search.op("MATCH")(bindparam("phrase")))
+        conditions.append(_d.id.in_(matching))
+    return conditions
+
+
 @functools.cache
 def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements for one shape of query, built once: the list is the hot
@@ -215,11 +254,7 @@ def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[S
         conditions.append(_d.client_status == bindparam("client_status"))
     if user:
         conditions.append(_d.holder_id == bindparam("user_id"))
-    conditions += [_d.search_text.like(bindparam(f"like{i}"), escape="\\") for i in range(likes)]
-    if fts:
-        # The trigram index yields the matching ids; SQLite then looks each one up by key.
-        matching = select(_fts.c.rowid).where(_fts.c.device_search.op("MATCH")(bindparam("phrase")))
-        conditions.append(_d.id.in_(matching))
+    conditions += search_conditions(fts, likes)
     if not (user or fts or likes):
         kept = [_count.company_id == bindparam("company_id")]
         if status:
@@ -232,17 +267,15 @@ def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[S
     return page, count
 
 
-def _like(word: str) -> str:
+def like_pattern(word: str) -> str:
+    """`%word%` for `LIKE ... ESCAPE '\\'`: the word's own `%`, `_` and `\\` match literally."""
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[str], int]:
-    """A page of stored items in id order, and the exact number of matches before paging.
-
-    Search: every word must match, case-insensitively, as a substring; `%`, `_` and quotes are
-    literal. On SQLite words of three or more characters go through the FTS5 trigram index."""
-    if query.search:
-        check_text({"search": query.search})
+    """A page of stored items in id order, and the exact number of matches before paging
+    (search: see `Search`)."""
+    search = Search.parse(query.search, tenant.dialect)
     if query.user_id is not None and not 0 < query.user_id <= MAX_ID:
         return [], 0  # no such holder can exist
     params: dict[str, Any] = {
@@ -251,17 +284,9 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[l
         "offset": min(query.offset, OFFSET_CAP),
         "client_status": query.client_status,
         "user_id": query.user_id,
+        **search.params,
     }
-    words = (query.search or "").lower().split()
-    indexed = [w for w in words if len(w) >= TRIGRAM] if tenant.dialect == "sqlite" else []
-    likes = [w for w in words if w not in indexed]
-    if indexed:
-        params["phrase"] = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
-    for i, word in enumerate(likes):
-        params[f"like{i}"] = _like(word)
-    page, count = _list_statements(
-        query.client_status is not None, query.user_id is not None, bool(indexed), len(likes)
-    )
+    page, count = _list_statements(query.client_status is not None, query.user_id is not None, *search.shape)
     docs = [row[0] for row in tenant.rows(page, params)]
     total = int(tenant.rows(count, params)[0][0])
     return docs, total

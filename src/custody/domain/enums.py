@@ -35,6 +35,9 @@ MDM_STATUSES = (
     "UNENROLLED",
     "DEVICE_WIPE_PENDING",
 )
+# Enrollment states in which the MDM manages the device (seed 000's `isEnrolled`); a pending wipe
+# still goes through the MDM.
+ENROLLED_MDM_STATUSES = ("ENROLLED", "DEVICE_WIPE_PENDING")
 ORDER_CLIENT_STATUSES = (
     "RECEIVED",
     "BEING_PROCESSED",

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from custody.db.models import Device, HolderDue, Ownership, Person
 from custody.domain.documents import refresh_devices
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from custody.domain.fields import check_text
 from custody.domain.tenancy import MAX_ID, Caller, Tenant
 from custody.domain.timefmt import utcnow
 
@@ -142,6 +143,7 @@ def acting_person(tenant: Tenant, requested: int | None) -> int:
 
 def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
     tenant.require_write()
+    check_text({"serial_number": request.serial_number, "device_name": request.device_name})
     person_id = acting_person(tenant, request.person_id)
     device = _device_by_serial_and_name(tenant, request.serial_number, request.device_name)
     # Read the clock only once the device is locked: a take that waited for another must not
@@ -231,6 +233,7 @@ def list_ownerships(tenant: Tenant, query: OwnershipQuery) -> tuple[list[tuple[O
     if query.manager is not None:
         stmt = stmt.where(Ownership.person_id == query.manager)
     if query.serial_number is not None:
+        check_text({"serial_number": query.serial_number})
         serial = tenant.columns(Device, Device.id).where(Device.serial_number == query.serial_number)
         stmt = stmt.where(Ownership.device_id.in_(serial))
     if query.current is not None:
@@ -285,6 +288,7 @@ def list_owned_devices(tenant: Tenant, query: DeviceLookup) -> tuple[list[Device
         else:
             stmt = stmt.where(Device.id.in_(spans))
     if query.serial_number is not None:
+        check_text({"serial_number": query.serial_number})
         stmt = stmt.where(Device.serial_number == query.serial_number)
     total = int(tenant.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
     page = stmt.order_by(Device.id).limit(query.limit).offset((query.page - 1) * query.limit)

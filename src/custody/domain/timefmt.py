@@ -20,11 +20,15 @@ def utcnow() -> datetime:
 
 def iso_z(value: datetime | None) -> str | None:
     """`2023-11-07T05:31:56Z`: second precision, UTC."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value is None:
+        return None
+    # isoformat, not strftime: `%Y` does not pad years before 1000 to four digits on every platform.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_iso_z(text: str) -> datetime:
-    """Accept exactly what seed 000's pattern accepts (so `2023-02-29T00:00:00Z` is refused)."""
-    if not _DATE_TIME.match(text):
+    """Accept exactly what seed 000's pattern accepts (so `2023-02-29T00:00:00Z` is refused).
+    The whole text must match: Python's `$` would also accept a trailing newline."""
+    if not _DATE_TIME.fullmatch(text):
         raise ValueError(f"{text!r} is not a UTC date-time like 2023-11-07T05:31:56Z")
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

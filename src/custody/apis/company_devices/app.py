@@ -18,6 +18,7 @@ from litestar.exceptions import (
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from custody.apis.common import validation_message
 from custody.apis.company_devices.routes import router
 from custody.apis.company_devices.schemas import StrictStructSchemas
 from custody.db.engine import Database
@@ -31,18 +32,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response(content={"error": message}, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def _validation_message(exc: ValidationException) -> str:
-    """Litestar's per-field details folded into one readable sentence."""
-    parts = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            key = item.get("key")
-            message = str(item.get("message", "invalid value"))
-            parts.append(f"{key}: {message}" if key else message)
-    detail = exc.detail if exc.detail and not exc.detail.startswith("Validation failed") else ""
-    return "; ".join(p for p in [detail, *parts] if p) or "invalid request"
-
-
 def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DomainError):
         status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
@@ -50,7 +39,7 @@ def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         readable = status == 400 and exc.message != exc.code
         return _error(status, f"{exc.code}: {exc.message}" if readable else exc.code)
     if isinstance(exc, ValidationException):
-        return _error(400, _validation_message(exc))
+        return _error(400, validation_message(exc, "invalid request"))
     if isinstance(exc, NotAuthorizedException):
         return _error(401, "UNAUTHORIZED", {"WWW-Authenticate": "Bearer"})
     if isinstance(exc, PermissionDeniedException):

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -19,11 +19,13 @@ from litestar.exceptions import (
 )
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Message, Scope
 
 from custody.apis.company_devices.schemas import StrictStructSchemas
 from custody.apis.ownership.routes import router
 from custody.db.engine import Database
 from custody.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from custody.ratelimit import RateLimiter, RateResult, rate_limit_headers
 
 log = logging.getLogger("custody")
 _STATUS = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
@@ -69,7 +71,18 @@ def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _error(500, "A server error occurred.", "error")
 
 
-def create_ownership_app(db: Database, base: str) -> Litestar:
+async def _rate_headers(message: Message, scope: Scope) -> None:
+    """Every answer to a counted request says where its key stands (RateLimit-* headers)."""
+    if message["type"] != "http.response.start":
+        return
+    result = scope.get("state", {}).get("rate")
+    if isinstance(result, RateResult) and result.allowed:
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in rate_limit_headers(result).items():
+            headers[name] = value
+
+
+def create_ownership_app(db: Database, base: str, limiter: RateLimiter) -> Litestar:
     app = Litestar(
         route_handlers=[router(base)],
         exception_handlers={Exception: _handle},
@@ -85,7 +98,8 @@ def create_ownership_app(db: Database, base: str) -> Litestar:
             ),
             security=[{"bearer": []}],
         ),
-        state=State({"db": db}),
+        state=State({"db": db, "limiter": limiter}),
+        before_send=[_rate_headers],
         debug=False,
     )
     # Litestar routes `/x` and `/x/` alike and documents `/x`; this API's paths end with a slash.

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from litestar import Request, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from custody.apis.common import require_key, transaction
+from custody.apis.common import transaction
 from custody.apis.ownership import schemas
+from custody.apis.ownership.params import GUARDS, MAX_PAGE, Bound, page_links, parse_bound
+from custody.apis.ownership.reports import REPORT_HANDLERS
 from custody.domain import ownership
-from custody.domain.errors import InvalidInput
 from custody.domain.tenancy import MAX_ID
 
-MAX_PAGE = MAX_ID // 100  # (page - 1) * limit stays within 64 bits
 ERRORS = {
     400: ResponseSpec(data_container=schemas.Error, description="Invalid input"),
     401: ResponseSpec(data_container=schemas.Error, description="Missing, unknown or revoked key"),
@@ -29,35 +27,10 @@ CONFLICT = {409: ResponseSpec(data_container=schemas.Error, description="Conflic
 PageNumber = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Page number, from 1")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size (max 100)")]
 Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
-Instant = Annotated[datetime | None, Parameter(description="RFC 3339 date-time with Z or an offset")]
-
-
-def _page_links(request: Request[Any, Any, Any], page: int, limit: int, total: int) -> tuple[str | None, str | None]:
-    """Absolute `next` / `previous` links, as Django REST framework writes them."""
-
-    # The raw path: Litestar's routing path has lost the trailing slash this API's paths carry.
-    here = str(request.base_url).rstrip("/") + request.scope["raw_path"].decode("latin-1")
-
-    def link(number: int) -> str:
-        return here + "?" + _query(request, number, limit)
-
-    has_next = page * limit < total
-    return (link(page + 1) if has_next else None), (link(page - 1) if page > 1 else None)
-
-
-def _query(request: Request[Any, Any, Any], page: int, limit: int) -> str:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit")]
-    return urlencode([*kept, ("page", page), ("limit", limit)])
 
 
 def _items(rows: Sequence[tuple[Any, Any]]) -> list[schemas.OwnershipItem]:
     return [schemas.ownership_item(span, device) for span, device in rows]
-
-
-def _require_time(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput("INVALID", f"{name} needs a time zone (Z or an offset)")
-    return value
 
 
 @get(
@@ -65,7 +38,7 @@ def _require_time(value: datetime | None, name: str) -> datetime | None:
     summary="Get device ownerships",
     description="A person key sees its own ownerships; a company key sees all of its company's. "
     "`start` / `end` keep the ownerships whose span overlaps that window.",
-    guards=[require_key],
+    guards=GUARDS,
     sync_to_thread=True,
     responses={200: ResponseSpec(data_container=schemas.OwnershipPage, description="A page of ownerships"), **ERRORS},
 )
@@ -77,8 +50,8 @@ def list_ownerships(
     manager: Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="Person (manager) id")] = None,
     serial_number: Annotated[str | None, Parameter(max_length=100)] = None,
     current: Annotated[bool | None, Parameter(description="Only ownerships in force now (or, false, not)")] = None,
-    start: Instant = None,
-    end: Instant = None,
+    start: Bound = None,
+    end: Bound = None,
 ) -> schemas.OwnershipPage:
     query = ownership.OwnershipQuery(
         page=page,
@@ -87,13 +60,13 @@ def list_ownerships(
         manager=manager,
         serial_number=serial_number,
         current=current,
-        start=_require_time(start, "start"),
-        end=_require_time(end, "end"),
+        start=parse_bound(start, "start"),
+        end=parse_bound(end, "end"),
     )
     with transaction(request, write=False) as tenant:
         rows, total = ownership.list_ownerships(tenant, query)
         results = _items(rows)
-    following, previous = _page_links(request, page, limit, total)
+    following, previous = page_links(request, page, limit, total)
     return schemas.OwnershipPage(count=total, next=following, previous=previous, results=results)
 
 
@@ -102,7 +75,7 @@ def list_ownerships(
     summary="Take device ownership",
     description="Assign a device to the caller (or, with a company key, to `manager`) by its serial "
     "number and name. A device someone holds now answers 409 and nothing changes.",
-    guards=[require_key],
+    guards=GUARDS,
     sync_to_thread=True,
     status_code=201,
     responses={
@@ -127,7 +100,7 @@ def take_ownership(request: Request[Any, Any, Any], data: schemas.Take) -> schem
 @get(
     "/device-ownerships/{ownership_id:int}/",
     summary="Get one device ownership",
-    guards=[require_key],
+    guards=GUARDS,
     sync_to_thread=True,
     responses={
         200: ResponseSpec(data_container=schemas.OwnershipItem, description="The ownership"),
@@ -145,7 +118,7 @@ def get_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.
     summary="Release device ownership",
     description="Ends the ownership now; the record stays. A booking that has not started yet is "
     "cancelled (it ends where it starts). A person key may release only its own ownerships.",
-    guards=[require_key],
+    guards=GUARDS,
     sync_to_thread=True,
     status_code=200,
     responses={
@@ -166,7 +139,7 @@ def release_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> sche
     description="A person key lists the devices it has owned (`current=true`: those it owns now); a "
     "company key lists its company's devices (`current=true`: those someone owns now). "
     "`serial_number` maps a serial number to its device id.",
-    guards=[require_key],
+    guards=GUARDS,
     sync_to_thread=True,
     responses={200: ResponseSpec(data_container=schemas.DevicePage, description="A page of devices"), **ERRORS},
 )
@@ -181,14 +154,14 @@ def list_devices(
     with transaction(request, write=False) as tenant:
         found, total = ownership.list_owned_devices(tenant, query)
         results = [schemas.device_details(d) for d in found]
-    following, previous = _page_links(request, page, limit, total)
+    following, previous = page_links(request, page, limit, total)
     return schemas.DevicePage(count=total, next=following, previous=previous, results=results)
 
 
 @get(
     "/devices/{device_id:int}/",
     summary="Get one device",
-    guards=[require_key],
+    guards=GUARDS,
     sync_to_thread=True,
     responses={
         200: ResponseSpec(data_container=schemas.DeviceDetails, description="The device"),
@@ -204,5 +177,13 @@ def get_device(request: Request[Any, Any, Any], device_id: Id) -> schemas.Device
 def router(base: str) -> Router:
     return Router(
         path=base,
-        route_handlers=[list_ownerships, take_ownership, get_ownership, release_ownership, list_devices, get_device],
+        route_handlers=[
+            list_ownerships,
+            take_ownership,
+            get_ownership,
+            release_ownership,
+            list_devices,
+            get_device,
+            *REPORT_HANDLERS,
+        ],
     )

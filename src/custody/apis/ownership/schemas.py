@@ -16,11 +16,16 @@ Time = Annotated[datetime, Meta(tz=True, description="RFC 3339 date-time with Z 
 OPEN_END_TEXT = "2999-12-31T23:59:59Z"
 
 
+def micros(value: datetime) -> str:
+    """Seed 001's instant format: `2024-01-01T06:00:00.000000Z`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def render_time(value: datetime | None) -> str:
     """An instant as the seed writes it; an open end (None) as the seed's far-future marker."""
     if value is None or value >= OPEN_END:
         return OPEN_END_TEXT
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return micros(value)
 
 
 class Error(Struct):

@@ -1,0 +1,1 @@
+"""Device management API (seed 000, Primo-compatible) at `/` (so `PATCH /devices/{deviceId}`)."""
