@@ -49,18 +49,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def populate(db: Database, n: int, people: int) -> tuple[str, list[int], float]:
-    """One company with n devices and some holders; returns a key, the people, and devices/s."""
+def populate(db: Database, n: int, people: int) -> tuple[str, list[int], list[str], float]:
+    """One company with n devices and some holders; returns a key, the people (integer and hex
+    ids), and devices/s."""
     rng = random.Random(7)
     with db.write() as session:
         company = create_company(session, "Bench Corp")
         tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
-        person_ids = [
+        persons = [
             create_person(
-                tenant, first_name=f"First{i}", last_name=f"Last{i}", email=f"p{i}@bench.test", team=rng.choice(TEAMS)
-            ).id
+                tenant,
+                first_name=f"First{i}",
+                last_name=f"Last{i}",
+                email=f"p{i}@bench.test",
+                teams=[rng.choice(TEAMS)],
+            )
             for i in range(people)
         ]
+        person_ids = [p.id for p in persons]
+        hex_ids = [p.hex_id for p in persons]
         _, token = create_key(tenant, person_id=None, read_only=True)
     lines = []
     for i in range(n):
@@ -78,7 +85,7 @@ def populate(db: Database, n: int, people: int) -> tuple[str, list[int], float]:
     started = time.perf_counter()
     with db.write() as session:
         import_devices(Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True)), lines)
-    return token, person_ids, n / (time.perf_counter() - started)
+    return token, person_ids, hex_ids, n / (time.perf_counter() - started)
 
 
 @contextmanager
@@ -153,11 +160,12 @@ def main() -> None:
     url = os.environ.get("CUSTODY_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
     db = Database(url)
     db.upgrade()
-    token, people, rate = populate(db, args.devices, args.people)
+    token, people, hex_ids, rate = populate(db, args.devices, args.people)
     db.dispose()
     print(f"database: {db.dialect}; {args.devices:,} devices created at {rate:,.0f} devices/s (import path)")
 
-    env = {**os.environ, "CUSTODY_DATABASE_URL": url}
+    # A limit no run reaches, so the ownership API's rows pay for counting each request.
+    env = {**os.environ, "CUSTODY_DATABASE_URL": url, "CUSTODY_OWNERSHIP_RATE_LIMIT": str(10**9)}
     custody_port, baseline_port = free_port(), free_port()
     n = args.devices
     rng = random.Random(3)
@@ -173,6 +181,11 @@ def main() -> None:
         ("search team", [f"{list_path}search={t}" for t in TEAMS]),
         ("user_id filter", [f"{list_path}user_id={rng.choice(people)}" for _ in range(100)]),
         ("client_status filter", [f"{list_path}client_status={s}" for s in sorted(set(STATUSES))]),
+        # The other two APIs' lists (seed 000 at the root, seed 001 at /v1/, rate limiter counting).
+        ("000 first page (perPage=50)", ["/devices?perPage=50"]),
+        ("000 ownerId filter", [f"/devices?ownerId={h}" for h in hex_ids[:100]]),
+        ("001 ownerships page (limit=50)", ["/v1/device-ownerships/?limit=50"]),
+        ("001 ownerships of a device", [f"/v1/device-ownerships/?device={rng.randrange(1, n)}" for _ in range(100)]),
     ]
     results: list[tuple[str, dict[str, float]]] = []
     with serving(

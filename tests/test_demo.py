@@ -21,7 +21,9 @@ from tests.conftest import CUSTODY, run_cli
 KINDS = {"LAPTOP", "SMARTPHONE", "TABLET", "SCREEN", "HEADSET", "CHAIR"}
 
 
-def test_demo_covers_every_documented_value_and_is_reused(database_url: str, db: Database, api: httpx.Client) -> None:
+def test_demo_covers_every_documented_value_and_is_reused(
+    database_url: str, db: Database, api: httpx.Client, server: str
+) -> None:
     first = run_cli(database_url, "demo")
     assert first["reused"] is False
     company = int(str(first["company_id"]))
@@ -78,14 +80,20 @@ def test_demo_covers_every_documented_value_and_is_reused(database_url: str, db:
     page = api.get("/devices", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200 and page.json()["meta"]["total"] == first["devices"]
     curls = first["curl"]
-    assert isinstance(curls, list) and len(curls) == 5
-    assert all(f"Bearer {token}" in line for line in curls)
+    assert isinstance(curls, list) and len(curls) == 8
+    person_token = str(first["person_token"])
+    assert all(f"Bearer {token}" in line or f"Bearer {person_token}" in line for line in curls)
+    mine = api.get(
+        f"{server}/v1/devices/", params={"current": "true"}, headers={"Authorization": f"Bearer {person_token}"}
+    )
+    assert mine.status_code == 200 and mine.json()["count"] >= 1, mine.text
     assert any("-X PATCH" in line for line in curls) and any("user_id=" in line for line in curls)
 
     second = run_cli(database_url, "demo", "--port", "9999")
     assert second["reused"] is True and second["company_id"] == first["company_id"]
     assert second["devices"] == first["devices"] and second["token"] != first["token"]
-    assert all(":9999/platform/v1/" in line for line in second["curl"])  # type: ignore[attr-defined]
+    assert all(":9999/" in line for line in second["curl"])  # type: ignore[attr-defined]
+    assert sum(":9999/platform/v1/" in line for line in second["curl"]) == 5  # type: ignore[attr-defined]
     with db.read() as session:
         listed = select(func.count()).select_from(Device).where(Device.company_id == company)
         assert session.execute(listed).scalar_one() == first["devices"]  # nothing added the second time

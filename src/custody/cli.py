@@ -64,7 +64,11 @@ def serve(
     import uvicorn
 
     open_db().dispose()  # migrate once, before any worker starts
-    console.print(f"Custody on http://{host}:{port}  (company devices API: /platform/v1/devices)")
+    settings = Settings.from_env()
+    console.print(f"Custody on http://{host}:{port}")
+    console.print(f"  device management API  {settings.device_management_base}/devices")
+    console.print(f"  device ownership API   {settings.ownership_base}/device-ownerships/")
+    console.print(f"  company devices API    {settings.company_devices_base}/devices")
     uvicorn.run(
         "custody.app:create_app",
         factory=True,
@@ -309,14 +313,16 @@ def demo(
     with db.write() as session:
         made = build_demo(session, devices=devices)
     db.dispose()
-    base = f"http://{host}:{port}{Settings.from_env().company_devices_base}"
-    curls = curl_lines(base, made)
+    settings = Settings.from_env()
+    base = f"http://{host}:{port}{settings.company_devices_base}"
+    curls = curl_lines(f"http://{host}:{port}", settings, made)
     result = {
         "company_id": made.company_id,
         "reused": made.reused,
         "devices": made.devices,
         "people": made.people,
         "token": made.token,
+        "person_token": made.person_token,
         "base_url": base,
         "curl": curls,
     }
@@ -325,6 +331,7 @@ def demo(
         [
             f"{verb} company {made.company_id} ({DEMO_COMPANY}): {made.devices} devices, {made.people} people",
             f"API key: {made.token}",
+            f"a person's key (ownership API): {made.person_token}",
             "",
             *curls,
         ]

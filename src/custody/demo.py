@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from custody.config import Settings
 from custody.db.models import Address, Company, Device, Ownership, Person
 from custody.domain import enums
 from custody.domain.documents import refresh_devices
@@ -196,6 +197,7 @@ CARRIERS = (("UPS", "https://www.ups.com/track?tracknum="), ("DHL", "https://www
 class DemoCompany:
     company_id: int
     token: str
+    person_token: str | None  # a key bound to the sample holder: the ownership API's "manager"
     reused: bool
     devices: int
     people: int
@@ -204,7 +206,8 @@ class DemoCompany:
 
 
 def build_demo(session: Session, *, devices: int = 600, seed: int = SEED) -> DemoCompany:
-    """Create the demo company (or reuse the one there is) and a new write key for it."""
+    """Create the demo company (or reuse the one there is), a new write key for it, and a key for
+    one person who holds a laptop."""
     company = session.scalars(select(Company).where(Company.name == DEMO_COMPANY).order_by(Company.id)).first()
     reused = company is not None
     if company is None:
@@ -221,9 +224,11 @@ def build_demo(session: Session, *, devices: int = 600, seed: int = SEED) -> Dem
         .limit(1)
     )
     sample = tenant.execute(held).first()
+    person_token = create_key(tenant, person_id=sample.holder_id, read_only=False)[1] if sample else None
     return DemoCompany(
         company_id=company.id,
         token=token,
+        person_token=person_token,
         reused=reused,
         devices=int(tenant.execute(listed).scalar_one()),
         people=int(tenant.execute(people).scalar_one()),
@@ -232,10 +237,18 @@ def build_demo(session: Session, *, devices: int = 600, seed: int = SEED) -> Dem
     )
 
 
-def curl_lines(base_url: str, demo: DemoCompany) -> list[str]:
-    """Ready-to-paste requests against the company devices API."""
+def curl_lines(root: str, settings: Settings, demo: DemoCompany) -> list[str]:
+    """Ready-to-paste requests against the three APIs (`root`: `http://host:port`)."""
+    base_url = root + settings.company_devices_base
     auth = f'-H "Authorization: Bearer {demo.token}"'
     lines = [
+        f'curl -s "{root}{settings.device_management_base}/devices?perPage=5" {auth}',
+        f'curl -s "{root}{settings.ownership_base}/device-ownerships/?current=true&limit=5" {auth}',
+    ]
+    if demo.person_token is not None:
+        mine = f'-H "Authorization: Bearer {demo.person_token}"'
+        lines.append(f'curl -s "{root}{settings.ownership_base}/devices/?current=true" {mine}')
+    lines += [
         f'curl -s "{base_url}/devices?limit=5" {auth}',
         f'curl -s "{base_url}/devices?search=macbook%20pro" {auth}',
     ]

@@ -17,6 +17,16 @@ from schemathesis.core.result import Ok
 from schemathesis.schemas import APIOperation, BaseSchema
 
 Operation = APIOperation[Any, Any, Any, Any]
+# Every check that holds a response to its document, and one that holds the server to the document's
+# strictness (a request the document forbids must not succeed).
+STRICT_CHECKS: list[CheckFunction] = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.negative_data_rejection,
+]
 AnyCase = Case[Any]
 # Per operation and generation mode.
 MAX_EXAMPLES = 50

@@ -26,6 +26,7 @@ DETAILS_KEYS = ["id", "device_name", "serial_number"]
 @dataclass(frozen=True)
 class Person:
     id: int
+    hex_id: str
     token: str
 
     def headers(self) -> dict[str, str]:
@@ -40,7 +41,7 @@ def add_person(db: Database, company: Company, first: str = "Pat") -> Person:
             tenant, first_name=first, last_name="Tester", email=f"{first.lower()}.{uuid.uuid4().hex[:8]}@x.test"
         )
         _, token = create_key(tenant, person_id=person.id, read_only=False)
-        return Person(id=person.id, token=token)
+        return Person(id=person.id, hex_id=person.hex_id, token=token)
 
 
 def assert_ownership_shape(item: JSON) -> None:
@@ -60,6 +61,17 @@ def new_device(api: httpx.Client, company: Company, name: str | None = None) -> 
     assert response.status_code == 201, response.text
     made: JSON = response.json()["data"]["devices"][0]
     return made
+
+
+def hex_id_of(server: str, company: Company, device: JSON) -> str:
+    """The device's id in the device management API (found there by its serial number)."""
+    response = httpx.get(
+        f"{server}/devices", params={"search": device["serial_number"]}, headers=company.headers(), timeout=30
+    )
+    assert response.status_code == 200, response.text
+    (found,) = response.json()["data"]
+    hex_id: str = found["id"]
+    return hex_id
 
 
 def take(

@@ -23,22 +23,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import schemathesis
-from schemathesis.checks import CheckFunction
 from schemathesis.schemas import BaseSchema
 
 from custody.db.engine import Database
 from tests.conftest import Company
-from tests.e2e.conformance import auth_conforms, auth_headers, conforms, operations
+from tests.e2e.conformance import STRICT_CHECKS, auth_conforms, auth_headers, conforms, operations
 from tests.e2e.device_management import create_device, hex_of, set_device_columns
 
-CHECKS: list[CheckFunction] = [
-    schemathesis.checks.not_a_server_error,
-    schemathesis.checks.status_code_conformance,
-    schemathesis.checks.content_type_conformance,
-    schemathesis.checks.response_schema_conformance,
-    schemathesis.checks.response_headers_conformance,
-    schemathesis.checks.negative_data_rejection,
-]
+CHECKS = STRICT_CHECKS
 
 
 @pytest.fixture

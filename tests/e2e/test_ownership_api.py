@@ -22,6 +22,7 @@ from tests.e2e.ownership import (
     add_person,
     assert_error,
     assert_ownership_shape,
+    hex_id_of,
     new_device,
     ownerships,
     take,
@@ -431,3 +432,36 @@ def test_text_no_database_can_hold_is_400(
     assert_error(v1.post("/device-ownerships/", content=body, headers=headers), 400)
     for path in ("/device-ownerships/", "/devices/"):
         assert_error(v1.get(path, params={"serial_number": "a\x00b"}, headers=fresh_company.headers()), 400)
+
+
+def test_the_device_management_api_sees_and_makes_ownerships(
+    server: str, v1: httpx.Client, api: httpx.Client, db: Database, fresh_company: Company
+) -> None:
+    made = new_device(api, fresh_company)
+    device_hex = hex_id_of(server, fresh_company, made)
+    ada = _person_headers(fresh_company)
+    ada_hex = str(fresh_company.people[0]["hex_id"])
+    other = add_person(db, fresh_company)
+    taken = take(v1, ada, made).json()
+
+    def owner() -> str | None:
+        response = httpx.get(f"{server}/devices/{device_hex}", headers=fresh_company.headers())
+        assert response.status_code == 200, response.text
+        found: str | None = response.json()["ownerId"]
+        return found
+
+    assert owner() == ada_hex
+    moved = httpx.patch(
+        f"{server}/devices/{device_hex}", json={"ownerId": other.hex_id}, headers=fresh_company.headers()
+    )
+    assert moved.status_code == 200 and moved.json()["ownerId"] == other.hex_id, moved.text
+    history = ownerships(v1, fresh_company.headers(), device=made["id"])["results"]
+    assert [(h["id"] == taken["id"], h["manager"]) for h in history] == [(True, _ada(fresh_company)), (False, other.id)]
+    assert history[0]["end_time"] != OPEN_END and history[1]["end_time"] == OPEN_END
+    assert_error(v1.post(f"/device-ownerships/{taken['id']}/release/", headers=ada), 409, "already_released")
+    cleared = httpx.patch(f"{server}/devices/{device_hex}", json={"ownerId": None}, headers=fresh_company.headers())
+    assert cleared.status_code == 200 and cleared.json()["ownerId"] is None
+    assert ownerships(v1, fresh_company.headers(), device=made["id"], current="true")["count"] == 0
+    assert len(ownerships(v1, fresh_company.headers(), device=made["id"])["results"]) == 2
+    release = v1.post(f"/device-ownerships/{history[1]['id']}/release/", headers=other.headers())
+    assert_error(release, 409, "already_released")

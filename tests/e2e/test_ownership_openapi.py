@@ -15,9 +15,9 @@ import schemathesis
 from schemathesis.schemas import BaseSchema
 
 from tests.conftest import Company
+from tests.e2e.conformance import STRICT_CHECKS as CHECKS
 from tests.e2e.conformance import auth_conforms, conforms, operations
 from tests.e2e.ownership import new_device, take
-from tests.e2e.test_openapi_conformance import CHECKS
 
 BASE = "/v1"
 

@@ -1,4 +1,4 @@
-"""Hypothesis drives random sequences of take / reserve / release / assign-through-the-other-APIs
+"""Hypothesis drives random sequences of take / reserve / release / assign through the other two APIs
 over real HTTP, and after every step checks the one ownership table: at most one open span per
 device, no overlapping spans, history only grows (no row vanishes, no start or ended end moves),
 and each answer is the one the spans before the step call for."""
@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from custody.db.engine import Database
 from tests.conftest import new_company
-from tests.e2e.ownership import Person, add_person, new_device
+from tests.e2e.ownership import Person, add_person, hex_id_of, new_device
 
 PEOPLE = 3
 DEVICES = 2
@@ -55,6 +55,7 @@ def test_random_sequences_keep_the_ownership_table_sound(server: str, db: Databa
             self.api = httpx.Client(base_url=f"{server}/platform/v1", timeout=30)
             self.people: list[Person] = [add_person(db, self.company, f"P{i}") for i in range(PEOPLE)]
             self.devices = [new_device(self.api, self.company) for _ in range(DEVICES)]
+            self.hex_ids = [hex_id_of(server, self.company, d) for d in self.devices]
             self.seen: dict[int, Span] = {}
 
         def teardown(self) -> None:
@@ -132,6 +133,18 @@ def test_random_sequences_keep_the_ownership_table_sound(server: str, db: Databa
             )
             assert response.status_code == 200, response.text
             assert response.json()["data"]["user_id"] == holder
+
+        @rule(p=st.none() | st.integers(0, PEOPLE - 1), d=st.integers(0, DEVICES - 1))
+        def assign_through_device_management_api(self, p: int | None, d: int) -> None:
+            owner = None if p is None else self.people[p].hex_id
+            response = httpx.patch(
+                f"{server}/devices/{self.hex_ids[d]}",
+                json={"ownerId": owner},
+                headers=self.company.headers(),
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["ownerId"] == owner
 
         @invariant()
         def table_is_sound(self) -> None:

@@ -14,7 +14,7 @@ from custody.db.models import Device, DeviceCount, PurchaseOrder
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.errors import Conflict, NotFound
-from custody.domain.fields import check_text as check_text  # re-exported: the views' callers use it here
+from custody.domain.fields import check_text
 from custody.domain.ownership import end_all_for_device, resolve_person, set_holder
 from custody.domain.tenancy import MAX_ID, Tenant, TenantSnapshot
 from custody.domain.timefmt import utcnow

@@ -23,14 +23,13 @@ from custody.domain.devices import (
     DeviceSpec,
     Search,
     add_devices,
-    check_text,
     like_pattern,
     search_conditions,
 )
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import ENROLLED_MDM_STATUSES, MANAGED_TYPES
 from custody.domain.errors import InvalidInput, NotFound
-from custody.domain.fields import HEX_ID_PATTERN
+from custody.domain.fields import HEX_ID_PATTERN, check_text
 from custody.domain.ownership import set_holder
 from custody.domain.people import MANAGER_NOT_FOUND, create_person
 from custody.domain.tenancy import Tenant, TenantSnapshot

@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from custody.db.models import Company, Person
-from custody.domain.devices import check_text, new_hex_id
+from custody.domain.devices import new_hex_id
 from custody.domain.enums import PERSON_ROLES
 from custody.domain.errors import Conflict, InvalidInput
+from custody.domain.fields import check_text
 from custody.domain.tenancy import Tenant
 from custody.domain.timefmt import utcnow
 

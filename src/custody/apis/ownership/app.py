@@ -21,6 +21,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 
+from custody.apis.common import validation_message
 from custody.apis.company_devices.schemas import StrictStructSchemas
 from custody.apis.ownership.routes import router
 from custody.db.engine import Database
@@ -37,24 +38,13 @@ def _error(status: int, detail: str, code: str, headers: dict[str, str] | None =
     )
 
 
-def _validation_detail(exc: ValidationException) -> str:
-    parts = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            key = item.get("key")
-            message = str(item.get("message", "invalid value"))
-            parts.append(f"{key}: {message}" if key else message)
-    detail = exc.detail if exc.detail and not exc.detail.startswith("Validation failed") else ""
-    return "; ".join(p for p in [detail, *parts] if p) or "Invalid input."
-
-
 def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DomainError):
         status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
         detail = "Not found." if status == 404 else exc.message
         return _error(status, detail, exc.code.lower())
     if isinstance(exc, ValidationException):
-        return _error(400, _validation_detail(exc), "invalid")
+        return _error(400, validation_message(exc, "Invalid input."), "invalid")
     if isinstance(exc, NotAuthorizedException):
         return _error(401, "Invalid or missing API key.", "not_authenticated", {"WWW-Authenticate": "Bearer"})
     if isinstance(exc, PermissionDeniedException):
