@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from custody.db.engine import Database
 from custody.db.models import Base
+from custody.migrations import alembic_config, upgrade
+from tests.conftest import empty_database
 
 # Made by the migration's own dialect-specific SQL and unknown to the models on purpose: the search
 # indexes (SQLite FTS5 table and its shadow tables, PostgreSQL pg_trgm GIN index).
@@ -23,3 +32,62 @@ def test_migrations_match_the_models(db: Database) -> None:
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": _include})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_0002_carries_teams_over_and_back(backend: str, tmp_path: Path) -> None:
+    """Upgrading a 0001 database with people keeps their team (as a one-item `teams`), and the
+    downgrade restores it; a manager from another company is refused by the upgraded schema."""
+    with empty_database(backend, tmp_path) as url:
+        database = Database(url)
+        try:
+            upgrade(database.engine, "0001")
+            now = "2024-01-01 00:00:00"
+            with database.engine.begin() as conn:
+                conn.execute(
+                    text("INSERT INTO company (id, name, created_at) VALUES (1, 'A', :t), (2, 'B', :t)"), {"t": now}
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, team, role, "
+                        "created_at, updated_at) VALUES "
+                        "(1, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'Ada', 'L', 'ada@a.test', 'Engineering', 'employee', "
+                        ":t, :t), "
+                        "(2, 1, 'bbbbbbbbbbbbbbbbbbbbbbbb', 'Bob', 'L', 'bob@a.test', NULL, 'employee', :t, :t), "
+                        "(3, 2, 'cccccccccccccccccccccccc', 'Cy', 'L', 'cy@b.test', 'Ops', 'employee', :t, :t)"
+                    ),
+                    {"t": now},
+                )
+            upgrade(database.engine)
+            with database.engine.connect() as conn:
+                teams: dict[int, Any] = dict(conn.execute(text("SELECT id, teams FROM person ORDER BY id")).all())
+            assert {k: json.loads(v) if isinstance(v, str) else v for k, v in teams.items()} == {
+                1: ["Engineering"],
+                2: [],
+                3: ["Ops"],
+            }
+            with pytest.raises(IntegrityError), database.engine.begin() as conn:
+                conn.execute(text("UPDATE person SET manager_id = 3 WHERE id = 1"))
+            with database.engine.begin() as conn:
+                conn.execute(text("UPDATE person SET manager_id = 2 WHERE id = 1"))
+            with database.engine.connect() as connection:
+                command.downgrade(alembic_config_for(database, connection), "0001")
+                connection.commit()
+            with database.engine.connect() as conn:
+                assert dict(conn.execute(text("SELECT id, team FROM person ORDER BY id")).all()) == {
+                    1: "Engineering",
+                    2: None,
+                    3: "Ops",
+                }
+        finally:
+            database.dispose()
+
+
+def alembic_config_for(database: Database, connection: Connection) -> Config:
+    """Alembic's config on this connection (SQLite: foreign keys off, as `upgrade` does)."""
+    config = alembic_config(database.engine)
+    if database.dialect == "sqlite":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+    config.attributes["connection"] = connection
+    return config
