@@ -150,6 +150,15 @@ class Device(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # The device management API's view (its kinds only): its counts walk this index, not the rows.
+        Index(
+            "ix_device_kind",
+            "company_id",
+            "type",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index(
             "uq_device_serial",
             "company_id",
@@ -256,6 +265,7 @@ class Ownership(Base):
         ForeignKeyConstraint(["company_id", "person_id"], ["person.company_id", "person.id"]),
         CheckConstraint("end_time IS NULL OR end_time >= start_time", name="span_order"),
         Index("ix_ownership_device", "device_id", "start_time"),
+        Index("ix_ownership_company", "company_id", "id"),
         Index("ix_ownership_person", "person_id", "end_time"),
         Index(
             "uq_ownership_open",

@@ -7,7 +7,6 @@ may hold several live tokens (rotation without downtime); each is revoked on its
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, select
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 from custody.db.engine import Reader
 from custody.db.models import Device, DeviceToken
 from custody.domain.errors import NotFound
-from custody.domain.keys import hash_token
+from custody.domain.keys import bearer_token, hash_token, new_token
 from custody.domain.tenancy import MAX_ID, Tenant
 from custody.domain.timefmt import utcnow
 
@@ -43,12 +42,11 @@ def create_device_token(tenant: Tenant, device_id: int) -> tuple[DeviceToken, st
     ).first()
     if found is None:
         raise NotFound(DEVICE_NOT_FOUND, f"no device {device_id} in company {tenant.company_id}")
-    public = secrets.token_hex(4)
-    token = f"{TOKEN_PREFIX}{public}_{secrets.token_urlsafe(32)}"
+    public, token = new_token(TOKEN_PREFIX)
     row = DeviceToken(
         company_id=tenant.company_id,
         device_id=device_id,
-        prefix=f"{TOKEN_PREFIX}{public}",
+        prefix=public,
         token_hash=hash_token(token),
         created_at=utcnow(),
     )
@@ -81,21 +79,10 @@ _AUTH: Select[tuple[int, int, int]] = (
 )
 
 
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer cdt_...` header, or None for anything else."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
-        return None
-    return token
-
-
 def authenticate_device(source: Reader | Session, authorization: str | None) -> DeviceCaller | None:
     """The device behind an `Authorization` header, or None (→ 401): unknown, revoked, or its
     device deleted. `source` is a raw snapshot (the request path) or a session (tests, CLI)."""
-    token = bearer_token(authorization)
+    token = bearer_token(authorization, TOKEN_PREFIX)
     if token is None:
         return None
     params = {"token_hash": hash_token(token)}

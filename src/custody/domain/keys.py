@@ -24,17 +24,34 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_token(kind: str) -> tuple[str, str]:
+    """A fresh token `<kind><8 hex>_<43 urlsafe>` and its public prefix `<kind><8 hex>`, by which
+    it can be named (revoked, recognised in logs) without being shown."""
+    public = f"{kind}{secrets.token_hex(4)}"
+    return public, f"{public}_{secrets.token_urlsafe(32)}"
+
+
+def bearer_token(authorization: str | None, kind: str) -> str | None:
+    """The token of an `Authorization: Bearer <kind>...` header, or None for anything else."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(kind):
+        return None
+    return token
+
+
 def create_key(tenant: Tenant, *, person_id: int | None, read_only: bool) -> tuple[ApiKey, str]:
     if person_id is not None:
         person = tenant.scalars(tenant.select(Person).where(Person.id == person_id)).one_or_none()
         if person is None:
             raise InvalidInput("INVALID_USER", f"no person {person_id} in company {tenant.company_id}")
-    public = secrets.token_hex(4)
-    token = f"{TOKEN_PREFIX}{public}_{secrets.token_urlsafe(32)}"
+    public, token = new_token(TOKEN_PREFIX)
     key = ApiKey(
         company_id=tenant.company_id,
         person_id=person_id,
-        prefix=f"{TOKEN_PREFIX}{public}",
+        prefix=public,
         token_hash=hash_token(token),
         scope="read" if read_only else "write",
         created_at=utcnow(),
@@ -64,11 +81,8 @@ _AUTH = select(_key.id, _key.company_id, _key.person_id, _key.scope).where(
 def authenticate(reader: Reader, authorization: str | None) -> Caller | None:
     """The caller behind an `Authorization: Bearer <token>` header, or None (→ 401).
     Runs on every request: one prebuilt statement on a raw snapshot, no ORM."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
+    token = bearer_token(authorization, TOKEN_PREFIX)
+    if token is None:
         return None
     rows = reader.rows(_AUTH, {"token_hash": hash_token(token)})
     if not rows:

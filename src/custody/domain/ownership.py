@@ -242,7 +242,7 @@ def list_ownerships(tenant: Tenant, query: OwnershipQuery) -> tuple[list[tuple[O
         stmt = stmt.where(Ownership.start_time < query.end)
     if query.start is not None:
         stmt = stmt.where(or_(Ownership.end_time.is_(None), Ownership.end_time > query.start))
-    total = int(tenant.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    total = int(tenant.execute(stmt.with_only_columns(func.count()).order_by(None)).scalar_one())
     page = stmt.order_by(Ownership.id).limit(query.limit).offset((query.page - 1) * query.limit)
     spans = list(tenant.scalars(page))
     devices = {
@@ -290,7 +290,7 @@ def list_owned_devices(tenant: Tenant, query: DeviceLookup) -> tuple[list[Device
     if query.serial_number is not None:
         check_text({"serial_number": query.serial_number})
         stmt = stmt.where(Device.serial_number == query.serial_number)
-    total = int(tenant.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    total = int(tenant.execute(stmt.with_only_columns(func.count()).order_by(None)).scalar_one())
     page = stmt.order_by(Device.id).limit(query.limit).offset((query.page - 1) * query.limit)
     return list(tenant.scalars(page)), total
 
