@@ -20,7 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from custody.apis.common import validation_message
 from custody.apis.company_devices.routes import router
-from custody.apis.company_devices.schemas import StrictStructSchemas
+from custody.apis.company_devices.schemas import CompanyDevicesSchemas
 from custody.db.engine import Database
 from custody.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
@@ -59,7 +59,7 @@ def create_company_devices_app(db: Database, base: str) -> Litestar:
     return Litestar(
         route_handlers=[router(base)],
         exception_handlers={Exception: _handle},
-        plugins=[StrictStructSchemas()],
+        plugins=[CompanyDevicesSchemas()],
         openapi_config=OpenAPIConfig(
             title="Custody — company devices API",
             version="1.0.0",

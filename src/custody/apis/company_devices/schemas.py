@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.spec import Reference
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from custody.apis.openapi import StrictStructSchemas
 from custody.domain.fields import (
     Characteristics,
     ClientStatus,
@@ -214,16 +214,12 @@ def present(struct: Struct) -> dict[str, object]:
     return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not UNSET}
 
 
-class StrictStructSchemas(StructSchemaPlugin):
-    """Litestar's msgspec schemas, plus the rules our decoding enforces that it leaves out: a struct
-    that refuses unknown keys says `additionalProperties: false`, and a PATCH body must carry at least
-    one change (`{}` and `{"characteristics": {}}` are `EMPTY_PATCH_BODY`)."""
+class CompanyDevicesSchemas(StrictStructSchemas):
+    """The shared strict schemas, plus: a PATCH body must carry at least one change (`{}` and
+    `{"characteristics": {}}` are `EMPTY_PATCH_BODY`)."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
-        info = msgspec.inspect.type_info(field_definition.type_)
-        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
-            schema.additional_properties = False
         if field_definition.type_ is DevicePatch and schema.properties:
             schema.min_properties = 1
             characteristics = schema.properties["characteristics"]

@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 from litestar.openapi.spec import Reference
 from msgspec import Meta, Struct
 
-from custody.apis.company_devices.schemas import StrictStructSchemas
+from custody.apis.openapi import StrictStructSchemas
 from custody.domain.fields import (
     DeviceKind,
     EdrProvider,
@@ -170,24 +169,11 @@ class NewEmployee(Struct, rename="camel", kw_only=True, forbid_unknown_fields=Tr
 
 
 class ManagementSchemas(StrictStructSchemas):
-    """The shared strict schemas, plus what Litestar leaves out: the length and pattern rules of the
-    strings in a list (tags, teams, ids), and that `computerName` is deprecated."""
+    """The shared strict schemas, plus: `computerName` is deprecated."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
-        info = msgspec.inspect.type_info(field_definition.type_)
-        if not isinstance(info, msgspec.inspect.StructType) or not schema.properties:
-            return schema
-        for field in info.fields:
-            prop = schema.properties.get(field.encode_name)
-            kind = field.type.type if isinstance(field.type, msgspec.inspect.Metadata) else field.type
-            if not isinstance(kind, msgspec.inspect.ListType) or isinstance(prop, Reference) or prop is None:
-                continue
-            item, items = kind.item_type, prop.items
-            if isinstance(item, msgspec.inspect.StrType) and items is not None and not isinstance(items, Reference):
-                assert not isinstance(items, list)
-                items.min_length, items.max_length, items.pattern = item.min_length, item.max_length, item.pattern
-        if field_definition.type_ is Device:
+        if field_definition.type_ is Device and schema.properties:
             computer_name = schema.properties["computerName"]
             assert not isinstance(computer_name, Reference)
             computer_name.deprecated = True

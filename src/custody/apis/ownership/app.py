@@ -22,7 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 
 from custody.apis.common import validation_message
-from custody.apis.company_devices.schemas import StrictStructSchemas
+from custody.apis.openapi import StrictStructSchemas
 from custody.apis.ownership.routes import router
 from custody.db.engine import Database
 from custody.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
