@@ -3,62 +3,37 @@ errors as Django REST framework writes them (`{"detail": ...}`), plus a stable `
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from litestar import Litestar, MediaType, Request, Response
+from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders, State
-from litestar.exceptions import (
-    HTTPException,
-    MethodNotAllowedException,
-    NotAuthorizedException,
-    NotFoundException,
-    PermissionDeniedException,
-    TooManyRequestsException,
-    ValidationException,
-)
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 
-from custody.apis.common import validation_message
+from custody.apis import errors
+from custody.apis.errors import Problem
 from custody.apis.openapi import StrictStructSchemas
 from custody.apis.ownership.routes import router
 from custody.db.engine import Database
-from custody.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from custody.ratelimit import RateLimiter, RateResult, rate_limit_headers
 
-log = logging.getLogger("custody")
-_STATUS = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
+# Django REST framework's codes and messages for what the framework answers.
+_DRF = {
+    errors.INVALID: ("invalid", "Invalid input."),
+    errors.UNAUTHORIZED: ("not_authenticated", "Invalid or missing API key."),
+    errors.INSUFFICIENT_SCOPE: ("permission_denied", "You do not have permission to perform this action."),
+    errors.THROTTLED: ("throttled", "Request was throttled."),
+    errors.NO_ROUTE: ("not_found", "Not found."),
+    errors.METHOD_NOT_ALLOWED: ("method_not_allowed", "Method not allowed."),
+    errors.HTTP_ERROR: ("error", "Invalid request."),
+    errors.INTERNAL_ERROR: ("error", "A server error occurred."),
+}
 
 
-def _error(status: int, detail: str, code: str, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(
-        content={"detail": detail, "code": code}, status_code=status, media_type=MediaType.JSON, headers=headers
-    )
-
-
-def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, DomainError):
-        status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
-        detail = "Not found." if status == 404 else exc.message
-        return _error(status, detail, exc.code.lower())
-    if isinstance(exc, ValidationException):
-        return _error(400, validation_message(exc, "Invalid input."), "invalid")
-    if isinstance(exc, NotAuthorizedException):
-        return _error(401, "Invalid or missing API key.", "not_authenticated", {"WWW-Authenticate": "Bearer"})
-    if isinstance(exc, PermissionDeniedException):
-        return _error(403, "You do not have permission to perform this action.", "permission_denied")
-    if isinstance(exc, TooManyRequestsException):
-        return _error(429, exc.detail, "throttled", exc.headers)
-    if isinstance(exc, NotFoundException):
-        return _error(404, "Not found.", "not_found")
-    if isinstance(exc, MethodNotAllowedException):
-        return _error(405, "Method not allowed.", "method_not_allowed", exc.headers)
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
-        return _error(exc.status_code, exc.detail, "error")
-    log.exception("unhandled error", exc_info=exc)
-    return _error(500, "A server error occurred.", "error")
+def _body(problem: Problem) -> dict[str, str]:
+    """`{"detail": "<message>", "code": "<lower_snake>"}`; a 404 says no more than "Not found."."""
+    code, fallback = _DRF.get(problem.code, (problem.code.lower(), problem.code))
+    detail = "Not found." if problem.status == 404 else problem.message or fallback
+    return {"detail": detail, "code": code}
 
 
 async def _rate_headers(message: Message, scope: Scope) -> None:
@@ -75,7 +50,7 @@ async def _rate_headers(message: Message, scope: Scope) -> None:
 def create_ownership_app(db: Database, base: str, limiter: RateLimiter) -> Litestar:
     app = Litestar(
         route_handlers=[router(base)],
-        exception_handlers={Exception: _handle},
+        exception_handlers={Exception: errors.exception_handler(_body)},
         plugins=[StrictStructSchemas()],
         openapi_config=OpenAPIConfig(
             title="Custody — device ownership API",
