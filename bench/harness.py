@@ -1,0 +1,119 @@
+"""Shared pieces of the HTTP benchmarks: free ports, a server process that is up before load
+starts, wrk with a Lua script rotating over URLs, percentiles, and worker RSS from /proc."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One load row: throughput and latency percentiles in milliseconds."""
+
+    rps: float
+    p50: float
+    p99: float
+    socket_errors: int = 0  # connect, read, write errors and timeouts together
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(argv: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server and yield its process once `probe` answers (any status: a 401 is up too)."""
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                    raise RuntimeError(f"server did not start: {argv}\n{error[-2000:]}") from None
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wrk(paths: Sequence[str], port: int, token: str, duration: int, connections: int) -> Load:
+    """Drive load with wrk, each request taking the next of `paths`; a non-2xx answer fails the row
+    (a fast error page would otherwise pass for throughput)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "rotate.lua"
+        quoted = ", ".join(f'"{p}"' for p in paths)
+        script.write_text(
+            f"local paths = {{{quoted}}}\nlocal i = 0\n"
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
+        )
+        # wrk's default 2 s timeout would drop the slowest requests from the percentiles.
+        argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s", str(script)]
+        argv += ["-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}"]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} failed responses:\n{out}")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+
+    def pct(label: str) -> float:
+        found = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        if found is None:
+            raise RuntimeError(f"no {label}th percentile in wrk output:\n{out}")
+        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = sum(int(n) for n in socket.groups()) if socket else 0
+    return Load(float(rps.group(1)), pct("50"), pct("99"), errors)
+
+
+def percentile(sorted_ms: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (0.0 when there are none)."""
+    if not sorted_ms:
+        return 0.0
+    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def worker_pids(parent: int) -> list[int]:
+    """uvicorn's worker processes: the children of the supervising `serve` process, bar the
+    multiprocessing resource tracker. A single worker runs in the parent itself."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name may hold spaces and parentheses: the fields start after the last ")".
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        if ppid == parent and b"resource_tracker" not in cmdline:
+            children.append(int(stat.parent.name))
+    return sorted(children) or [parent]

@@ -1,0 +1,323 @@
+"""Custody at fleet scale, in one command: generate a fleet through the import, serve it with
+`custody serve`, and measure list reads against a bare Starlette + orjson ceiling (same server
+software, worker count, machine and run), take / release ops, report ingestion and worker memory.
+Prints one Markdown table; asserts nothing but the absence of overlapping ownership spans.
+
+    .venv/bin/python bench/run.py [--devices 1000000] [--workers 2] [--duration 10]
+
+`CUSTODY_DATABASE_URL` selects the database (it should be empty: PostgreSQL needs `btree_gist`
+and `pg_trgm`); without it, a fresh SQLite file in a temporary directory. Needs `wrk` (Debian
+package `wrk`) and, for the ceiling, `.venv/bin/pip install starlette orjson`. The Python load
+generator of the write rows shares the machine with the server: on few cores it takes a share of them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import msgspec
+from fleet import Fleet, build, serial_fragment
+from harness import Load, free_port, percentile, rss_kib, serving, worker_pids, wrk
+from sqlalchemy import text
+
+from custody.db.engine import Database
+from custody.domain import enums
+
+HERE = Path(__file__).parent
+LIST = "/platform/v1/devices?"
+# Two half-open spans of a device overlap iff the later-starting one starts before the other ends;
+# empty spans (cancelled bookings, or a release in the microsecond of the take) overlap nothing.
+OVERLAP_SQL = """SELECT count(*) FROM ownership a JOIN ownership b
+  ON b.device_id = a.device_id AND b.id <> a.id
+ AND b.start_time >= a.start_time AND (a.end_time IS NULL OR b.start_time < a.end_time)
+WHERE (a.end_time IS NULL OR a.end_time > a.start_time)
+  AND (b.end_time IS NULL OR b.end_time > b.start_time)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    label: str
+    rate: float
+    unit: str
+    p50: float | None = None
+    p99: float | None = None
+    ratio: float | None = None  # against the bare ceiling
+    note: str = ""
+
+
+def list_rows(fleet: Fleet, rng: random.Random) -> list[tuple[str, list[str]]]:
+    """The read rows; each rotates over at least 100 URLs inside the big company, so no row is
+    one cached answer."""
+    n = fleet.devices
+    holders = rng.sample(fleet.holders, 100)
+    pages = [f"{LIST}limit=50&offset={k}" for k in range(100)]
+    return [
+        ("first page (offset 0-99)", pages),
+        ("deepest page (offset N-50-k)", [f"{LIST}limit=50&offset={n - 50 - k}" for k in range(100)]),
+        ("rotating offsets", [f"{LIST}limit=50&offset={rng.randrange(0, n - 50)}" for _ in range(100)]),
+        ("search serial fragment", [f"{LIST}search={serial_fragment(rng.randrange(n))}" for _ in range(100)]),
+        ("search person name", [f"{LIST}search={quote(f'{h[2]} {h[3]}')}" for h in holders]),
+        ("search team", [f"{LIST}search={quote(t)}" for t in rng.sample(fleet.teams, 100)]),
+        ("user_id filter", [f"{LIST}user_id={h[0]}" for h in holders]),
+        (
+            "client_status filter",
+            [f"{LIST}client_status={s}&offset={k * 50}" for s in enums.DEVICE_CLIENT_STATUSES for k in range(12)],
+        ),
+        # The other two APIs' lists: seed 000 at the root, seed 001 at /v1/ (rate limiter counting).
+        ("000 pages 1-100 (perPage=50)", [f"/devices?perPage=50&page={k}" for k in range(1, 101)]),
+        ("000 ownerId filter", [f"/devices?ownerId={h[1]}" for h in holders]),
+        ("001 ownerships pages 1-100", [f"/v1/device-ownerships/?limit=50&page={k}" for k in range(1, 101)]),
+        ("001 ownerships of a device", [f"/v1/device-ownerships/?device={d}" for d in fleet.device_ids[:100]]),
+    ]
+
+
+@dataclass(slots=True)
+class _Tally:
+    ok: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    first_error: str = ""
+
+    def error(self, response: httpx.Response) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or f"{response.status_code} {response.text[:200]}"
+
+    def row(self, label: str, rate: float, unit: str, latencies: list[float], note: str) -> Row:
+        latencies.sort()
+        note += f"{self.errors} errors" + (f" (first: {self.first_error})" if self.errors else "")
+        return Row(label, rate, unit, percentile(latencies, 0.5), percentile(latencies, 0.99), None, note)
+
+
+async def take_release(port: int, tokens: list[str], devices: list[tuple[str, str]], duration: float) -> Row:
+    """Each client loops take -> release on devices[client % len(devices)]; an op is one successful
+    take or release. A 409 (someone else holds it) is counted and the client tries again."""
+    tally, latencies = _Tally(), []
+    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
+        stop = time.monotonic() + duration
+
+        async def timed(path: str, headers: dict[str, str], body: dict[str, str] | None) -> httpx.Response:
+            started = time.perf_counter()
+            response = await client.post(path, json=body, headers=headers)
+            latencies.append(1000 * (time.perf_counter() - started))
+            return response
+
+        async def one(i: int) -> None:
+            serial_number, name = devices[i % len(devices)]
+            headers = {"Authorization": f"Bearer {tokens[i]}"}
+            body = {"serial_number": serial_number, "device_name": name}
+            while time.monotonic() < stop:
+                taken = await timed("/v1/device-ownerships/", headers, body)
+                if taken.status_code == 409:
+                    tally.conflicts += 1
+                    continue
+                if taken.status_code != 201:
+                    tally.error(taken)
+                    continue
+                tally.ok += 1
+                # Released even after the deadline: the next row finds the devices free.
+                released = await timed(f"/v1/device-ownerships/{taken.json()['id']}/release/", headers, None)
+                if released.status_code == 200:
+                    tally.ok += 1
+                else:
+                    tally.error(released)
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(len(tokens))))
+        elapsed = time.monotonic() - started
+    label = f"take/release, {len(tokens)} clients on {len(devices)} devices"
+    return tally.row(label, tally.ok / elapsed, "ops/s", latencies, f"{tally.conflicts:,} x 409, ")
+
+
+async def post_reports(port: int, device_tokens: list[tuple[int, str]], duration: float, batch: int) -> Row:
+    """Each client posts batches of `batch` reports for its own device, newer each time."""
+    tally, latencies = _Tally(), []
+    encode = msgspec.json.Encoder().encode
+    limits = httpx.Limits(max_connections=len(device_tokens), max_keepalive_connections=len(device_tokens))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
+        stop = time.monotonic() + duration
+
+        async def one(device_id: int, token: str) -> None:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            clock = datetime.now(UTC) - timedelta(days=20)  # a report a second: far from "the future"
+            while time.monotonic() < stop:
+                reports = []
+                for i in range(batch):
+                    at = (clock + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    reports.append(
+                        {
+                            "reported_at": at,
+                            "os_name": "macOS",
+                            "os_version": "15.1",
+                            "last_seen_at": at,
+                            "firewall_enabled": True,
+                            "disk_encrypted": True,
+                            "screen_lock_enabled": i % 7 != 0,
+                            "os_updates_available": i % 3 == 0,
+                        }
+                    )
+                clock += timedelta(seconds=batch)
+                started = time.perf_counter()
+                response = await client.post(
+                    f"/v1/devices/{device_id}/reports/", content=encode({"reports": reports}), headers=headers
+                )
+                latencies.append(1000 * (time.perf_counter() - started))
+                if response.status_code == 201:
+                    tally.ok += batch
+                else:
+                    tally.error(response)
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(d, t) for d, t in device_tokens))
+        elapsed = time.monotonic() - started
+    label = f"report ingestion, {len(device_tokens)} devices, batches of {batch}"
+    return tally.row(label, tally.ok / elapsed, "reports/s", latencies, "p50/p99 per batch; ")
+
+
+def overlaps(url: str) -> int:
+    db = Database(url)
+    try:
+        with db.engine.connect() as connection:
+            return int(connection.execute(text(OVERLAP_SQL)).scalar_one())
+    finally:
+        db.dispose()
+
+
+def read_row(label: str, load: Load, base: Load) -> Row:
+    note = f"{load.socket_errors:,} socket errors / timeouts (30 s)" if load.socket_errors else ""
+    return Row(label, load.rps, "req/s", load.p50, load.p99, load.rps / base.rps, note)
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| measure | rate | p50 ms | p99 ms | vs bare | notes |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        p50 = f"{r.p50:.1f}" if r.p50 is not None else ""
+        p99 = f"{r.p99:.1f}" if r.p99 is not None else ""
+        ratio = f"{r.ratio:.0%}" if r.ratio is not None else ""
+        print(f"| {r.label} | {r.rate:,.0f} {r.unit} | {p50} | {p99} | {ratio} | {r.note} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=1_000_000, help="devices of the big company")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per row")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections of the read rows")
+    parser.add_argument("--clients", type=int, default=64, help="clients of the take / release and report rows")
+    parser.add_argument("--lists-only", action="store_true", help="only the read rows (what list_bench.py ran)")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("orjson") is None:
+        sys.exit("the baseline needs starlette and orjson: .venv/bin/pip install starlette orjson")
+    if not 1 <= args.clients <= 64:
+        sys.exit("--clients: 1 to 64 (the fleet holds 64 + 8 free devices for them)")
+    if args.devices < 1000:
+        sys.exit("--devices: at least 1000 (the rows sample 100 holders, pages and fragments)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="custody-bench-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    url = os.environ.get("CUSTODY_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    db = Database(url)
+    db.upgrade()
+    dialect = db.dialect
+    print(f"generating: {args.devices:,} devices in one company + 99 small companies on {dialect}", flush=True)
+    started = time.perf_counter()
+    fleet = build(db, args.devices, args.clients, log=lambda line: print(line, flush=True))
+    db.dispose()
+    setup_seconds = time.perf_counter() - started
+
+    # A limit no run reaches: the ownership API's requests pay for counting, never get refused.
+    env = {**os.environ, "CUSTODY_DATABASE_URL": url, "CUSTODY_OWNERSHIP_RATE_LIMIT": str(10**9)}
+    rng = random.Random(3)
+    rows: list[Row] = []
+    port = free_port()
+    serve = [sys.executable, "-m", "custody.cli", "serve", "--port", str(port), "--workers", str(args.workers)]
+    reads: list[tuple[str, Load]] = []
+    workers_rss: list[int] = []
+    supervisor_rss = 0
+    overlap_count = -1
+    with serving(serve, env, port, "/platform/v1/devices") as server:
+        page = httpx.get(
+            f"http://127.0.0.1:{port}{LIST}limit=50", headers={"Authorization": f"Bearer {fleet.read_token}"}
+        ).content
+        for label, paths in list_rows(fleet, rng):
+            print(f"  {label} ...", flush=True)
+            reads.append((label, wrk(paths, port, fleet.read_token, args.duration, args.connections)))
+        if not args.lists_only:
+            clients = fleet.person_tokens[: args.clients]
+            own, shared = fleet.take_devices[: len(clients)], fleet.take_devices[-8:]
+            print("  take / release ...", flush=True)
+            rows.append(asyncio.run(take_release(port, clients, own, args.duration)))
+            rows.append(asyncio.run(take_release(port, clients, shared, args.duration)))
+            overlap_count = overlaps(url)
+            print("  report ingestion ...", flush=True)
+            rows.append(asyncio.run(post_reports(port, fleet.device_tokens[: args.clients], args.duration, 100)))
+        # After all the load: what each worker grew to.
+        workers_rss = [rss_kib(pid) for pid in worker_pids(server.pid)]
+        supervisor_rss = rss_kib(server.pid) if args.workers > 1 else 0
+
+    page_file = tmp / "page.json"
+    page_file.write_bytes(page)
+    base_port = free_port()
+    baseline = [sys.executable, "-m", "uvicorn", "baseline:app", "--port", str(base_port)]
+    baseline += ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
+    base_env = {**env, "CUSTODY_BASELINE_PAGE": str(page_file), "PYTHONPATH": str(HERE)}
+    with serving(baseline, base_env, base_port, "/platform/v1/devices"):
+        # The ceiling ignores the query string; rotating over the same URLs keeps the requests alike.
+        first_pages = [f"{LIST}limit=50&offset={k}" for k in range(100)]
+        base = wrk(first_pages, base_port, fleet.read_token, args.duration, args.connections)
+
+    table = [
+        read_row(label, load, base)
+        for label, load in [("bare Starlette + orjson, same page from memory", base), *reads]
+    ]
+    table += rows
+    rss = ", ".join(f"{kib / 1024:,.0f}" for kib in workers_rss)
+    note = f"workers: {rss} MiB" + (f"; supervisor {supervisor_rss / 1024:,.0f} MiB" if supervisor_rss else "")
+    table.append(Row("server RSS per worker, after the load", max(workers_rss) / 1024, "MiB max", note=note))
+
+    print()
+    t = fleet.timings
+    print(
+        f"{dialect}; {fleet.devices:,} devices in the big company + {fleet.total_devices - fleet.devices:,} in 99 "
+        f"small ones; import {fleet.total_devices / fleet.import_seconds:,.0f} devices/s overall, "
+        f"{fleet.devices / t['import big']:,.0f} devices/s for the big company ({t['import big']:.0f} s); "
+        f"{fleet.orders:,} orders, {fleet.spans:,} past spans added; setup {setup_seconds:.0f} s"
+    )
+    print(
+        f"page {len(page):,} bytes; {args.workers} workers; wrk {args.connections} connections, "
+        f"{args.duration} s per row, each rotating over >= 100 URLs; {os.cpu_count()} cores; "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    print()
+    print_table(table)
+    if not args.lists_only:
+        print()
+        print(f"overlapping ownership spans after the take / release rows: {overlap_count}")
+        print(OVERLAP_SQL)
+        if overlap_count:
+            sys.exit("overlapping spans found")
+
+
+if __name__ == "__main__":
+    main()
