@@ -309,6 +309,35 @@ def test_the_list_leaves_out_devices_of_other_kinds(
     assert page["pagination"]["totalElements"] == 1
 
 
+def test_totals_follow_type_changes_and_deletions_made_through_the_other_api(
+    management: httpx.Client, api: httpx.Client, fresh_company: Company
+) -> None:
+    """`totalElements` of the unfiltered and type-filtered lists comes from kept counts: they must
+    follow a type changed, a device deleted and a device added through the company devices API."""
+    made = [create_device(management, fresh_company, type=kind) for kind in ("LAPTOP", "LAPTOP", "TABLET")]
+    items = [company_item(api, fresh_company, m["serialNumber"]) for m in made]
+
+    def totals() -> tuple[int, int, int]:
+        return (
+            list_devices(management, fresh_company)["pagination"]["totalElements"],
+            list_devices(management, fresh_company, type="LAPTOP")["pagination"]["totalElements"],
+            list_devices(management, fresh_company, type="TABLET")["pagination"]["totalElements"],
+        )
+
+    assert totals() == (3, 2, 1)
+    headers = fresh_company.headers()
+    assert api.patch(f"/devices/{items[0]['id']}", json={"type": "TABLET"}, headers=headers).status_code == 200
+    assert totals() == (3, 1, 2)
+    assert api.patch(f"/devices/{items[1]['id']}", json={"type": "SCREEN"}, headers=headers).status_code == 200
+    assert totals() == (2, 0, 2)
+    assert api.delete(f"/devices/{items[2]['id']}", headers=headers).status_code == 200
+    assert totals() == (1, 0, 1)
+    batch = {"devices": [{"name": "New", "type": "SMARTPHONE", "category": "PHONE"}]}
+    assert api.post("/devices", json=batch, headers=headers).status_code == 201
+    assert totals() == (2, 0, 1)
+    assert len(list_devices(management, fresh_company)["data"]) == 2
+
+
 # --------------------------------------------------------------------------- POST /devices
 
 

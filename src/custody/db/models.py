@@ -355,3 +355,13 @@ class DeviceCount(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
     client_status: Mapped[str] = mapped_column(String(32), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeviceKindCount(Base):
+    """Listed devices per company and `type`, kept by triggers: the device management API's totals
+    (its view is three kinds of device) without a scan."""
+
+    __tablename__ = "device_kind_count"
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, exists, func, literal, select
 from sqlalchemy.orm import aliased
 
-from custody.db.models import Device, MdmEnrollment, Person
+from custody.db.models import Device, DeviceKindCount, MdmEnrollment, Person
 from custody.domain.devices import (
     OFFSET_CAP,
     DeviceSpec,
@@ -120,6 +120,7 @@ _RECORD: Select[Any] = select(
 ).select_from(_device.outerjoin(_mdm, _m.device_id == _d.id).outerjoin(_holder, _holder.c.id == _d.holder_id))
 
 # The devices this view knows: listed (not deleted) laptops, tablets and smartphones of the caller.
+_kind_count = DeviceKindCount.__table__.c
 _MANAGED: tuple[ColumnElement[bool], ...] = (
     _d.company_id == bindparam("company_id"),
     _d.deleted_at.is_(None),
@@ -231,7 +232,15 @@ def _list_statements(
     conditions += search_conditions(fts, likes)
     page = _RECORD.where(*conditions).order_by(_d.id)
     page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
-    count = select(func.count()).select_from(_device).where(*conditions)
+    if owner or platform or tag or fts or likes:
+        count = select(func.count()).select_from(_device).where(*conditions)
+    else:  # the kept per-kind counts: one lookup instead of a walk over the kind's devices
+        kinds = (
+            _kind_count.type == bindparam("type") if kind else _kind_count.type.in_([literal(k) for k in MANAGED_TYPES])
+        )
+        count = select(func.coalesce(func.sum(_kind_count.n), 0)).where(
+            _kind_count.company_id == bindparam("company_id"), kinds
+        )
     return page, count
 
 
