@@ -275,18 +275,15 @@ def list_owned_devices(tenant: Tenant, query: DeviceLookup) -> tuple[list[Device
     now = utcnow()
     stmt = tenant.select(Device).where(Device.deleted_at.is_(None))
     person = tenant.caller.person_id
-    if person is not None or query.current is not None:
-        spans = tenant.columns(Ownership, Ownership.device_id)
-        if person is not None:
-            spans = spans.where(Ownership.person_id == person)
-        if query.current:
-            spans = spans.where(_covers(now))
-        if query.current is False and person is None:
-            stmt = stmt.where(Device.id.not_in(spans.where(_covers(now))))
-        elif query.current is False:
-            stmt = stmt.where(Device.id.in_(spans), Device.id.not_in(spans.where(_covers(now))))
-        else:
-            stmt = stmt.where(Device.id.in_(spans))
+    ever = tenant.columns(Ownership, Ownership.device_id)
+    if person is not None:
+        ever = ever.where(Ownership.person_id == person)
+        stmt = stmt.where(Device.id.in_(ever))
+    held_now = ever.where(_covers(now))
+    if query.current is True:
+        stmt = stmt.where(Device.id.in_(held_now))
+    elif query.current is False:
+        stmt = stmt.where(Device.id.not_in(held_now))
     if query.serial_number is not None:
         check_text({"serial_number": query.serial_number})
         stmt = stmt.where(Device.serial_number == query.serial_number)

@@ -67,7 +67,9 @@ from custody.db.types import UTCDateTime
 from custody.domain.device_tokens import DeviceCaller
 from custody.domain.documents import refresh_devices
 from custody.domain.errors import Forbidden, InvalidInput, NotFound
-from custody.domain.tenancy import MAX_ID, Caller, Tenant
+from custody.domain.fields import check_text
+from custody.domain.ownership import get_owned_device
+from custody.domain.tenancy import Caller, Tenant
 from custody.domain.timefmt import utcnow
 
 MAX_BATCH = 1000
@@ -142,13 +144,7 @@ def _instant(index: int, field: str, value: object, latest: datetime) -> datetim
 def _check_text(index: int, field: str, text: object) -> None:
     if not isinstance(text, str) or len(text) > TEXT_MAX:
         raise _bad(index, field, f"must be a string of at most {TEXT_MAX} characters")
-    if "\x00" in text:  # PostgreSQL cannot store NUL: refused on every database alike
-        raise _bad(index, field, "must not contain NUL characters", "INVALID_TEXT")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:  # a lone surrogate: not text any database can hold
-            raise _bad(index, field, "is not valid Unicode text", "INVALID_TEXT") from None
+    check_text({f"reports[{index}].{field}": text})
 
 
 def _check(reports: Sequence[Report], now: datetime) -> list[Report]:
@@ -329,25 +325,6 @@ def _held_by(person_id: int) -> ColumnElement[bool]:
     )
 
 
-def _require_device(tenant: Tenant, device_id: int) -> None:
-    """A listed device of the caller's company that a person key has held at some time (a span of
-    any kind, even one that has not started yet); anything else is the same 404."""
-    if not 0 < device_id <= MAX_ID:
-        raise NotFound(DEVICE_NOT_FOUND)
-    stmt = tenant.columns(Device, Device.id).where(Device.id == device_id, Device.deleted_at.is_(None))
-    person = tenant.caller.person_id
-    if person is not None:
-        stmt = stmt.where(
-            exists().where(
-                Ownership.company_id == Device.company_id,
-                Ownership.device_id == Device.id,
-                Ownership.person_id == person,
-            )
-        )
-    if tenant.execute(stmt).first() is None:
-        raise NotFound(DEVICE_NOT_FOUND)
-
-
 def visible_reports(tenant: Tenant, device_id: int, query: ReportQuery) -> Select[DeviceReport]:
     """The caller's visible reports of one device inside the window, oldest first (unpaged)."""
     stmt = tenant.select(DeviceReport).where(DeviceReport.device_id == device_id)
@@ -368,7 +345,7 @@ def list_reports(tenant: Tenant, device_id: int, query: ReportQuery) -> tuple[li
         raise InvalidInput("INVALID_PAGE", "page must be 1 or more")
     if query.start is not None and query.end is not None and query.end < query.start:
         raise InvalidInput("INVALID_WINDOW", "end must not be before start")
-    _require_device(tenant, device_id)
+    get_owned_device(tenant, device_id)  # a person key: only a device it has owned, else 404
     stmt = visible_reports(tenant, device_id, query)
     total = int(tenant.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one())
     offset = (query.page - 1) * query.limit
