@@ -78,15 +78,100 @@ def wrk(paths: Sequence[str], port: int, token: str, duration: int, connections:
     if rps is None:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
 
-    def pct(label: str) -> float:
-        found = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
-        if found is None:
-            raise RuntimeError(f"no {label}th percentile in wrk output:\n{out}")
-        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = sum(int(n) for n in socket.groups()) if socket else 0
-    return Load(float(rps.group(1)), pct("50"), pct("99"), errors)
+    return Load(float(rps.group(1)), _pct(out, "50"), _pct(out, "99"), errors)
+
+
+TAKE_RELEASE_LUA = """
+-- One connection per thread, so a thread's state is its connection's: it alternates taking its
+-- device and releasing the span it got; a 409 (someone else holds the device) takes again.
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("me", #threads)
+end
+function init(args)
+  span, ok, conflicts, errors = nil, 0, 0, 0
+  take_body = string.format('{"serial_number":"%s","device_name":"%s"}', serials[me], names[me])
+  headers = {["Authorization"] = "Bearer " .. tokens[me], ["Content-Type"] = "application/json"}
+end
+function request()
+  if span then
+    return wrk.format("POST", "/v1/device-ownerships/" .. span .. "/release/", headers, nil)
+  end
+  return wrk.format("POST", "/v1/device-ownerships/", headers, take_body)
+end
+function response(status, headers_, body)
+  if span then
+    if status == 200 then ok = ok + 1 else errors = errors + 1 end
+    span = nil
+  elseif status == 201 then
+    ok = ok + 1
+    span = string.match(body, '^{"id":(%d+)')
+  elseif status == 409 then
+    conflicts = conflicts + 1
+  else
+    errors = errors + 1
+  end
+end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    local fields = {t:get("ok"), t:get("conflicts"), t:get("errors")}
+    io.write("THREAD " .. table.concat(fields, " ") .. "\\n")
+  end
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Ops:
+    """A write row: successful operations per second, refusals and failures."""
+
+    ops: float
+    p50: float
+    p99: float
+    conflicts: int
+    errors: int
+
+
+def wrk_take_release(port: int, tokens: Sequence[str], devices: Sequence[tuple[str, str]], duration: int) -> Ops:
+    """Take / release load from wrk: client i (a thread with one connection) uses tokens[i] on
+    devices[i % len(devices)]. A C load generator, so the clients' cost does not cap the figure."""
+    n = len(tokens)
+    lua = [
+        "tokens = {" + ", ".join(f'"{t}"' for t in tokens) + "}",
+        "serials = {" + ", ".join(f'"{devices[i % len(devices)][0]}"' for i in range(n)) + "}",
+        "names = {" + ", ".join(f'"{devices[i % len(devices)][1]}"' for i in range(n)) + "}",
+        TAKE_RELEASE_LUA,
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "take_release.lua"
+        script.write_text("\n".join(lua))
+        argv = ["wrk", f"-t{n}", f"-c{n}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s", str(script)]
+        out = subprocess.run([*argv, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
+    threads = [line.split() for line in out.splitlines() if line.startswith("THREAD ")]
+    if len(threads) != n:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    ok = sum(int(t[1]) for t in threads)
+    seconds = re.search(r"requests in ([\d.]+)(ms|s|m),", out)
+    if seconds is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    elapsed = float(seconds.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[seconds.group(2)]
+    return Ops(
+        ops=ok / elapsed,
+        p50=_pct(out, "50"),
+        p99=_pct(out, "99"),
+        conflicts=sum(int(t[2]) for t in threads),
+        errors=sum(int(t[3]) for t in threads),
+    )
+
+
+def _pct(out: str, label: str) -> float:
+    found = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+    if found is None:
+        raise RuntimeError(f"no {label}th percentile in wrk output:\n{out}")
+    return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
 
 
 def percentile(sorted_ms: Sequence[float], q: float) -> float:

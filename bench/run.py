@@ -29,7 +29,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 from fleet import Fleet, build, serial_fragment
-from harness import Load, free_port, percentile, rss_kib, serving, worker_pids, wrk
+from harness import Load, free_port, percentile, rss_kib, serving, worker_pids, wrk, wrk_take_release
 from sqlalchemy import text
 
 from custody.db.engine import Database
@@ -100,45 +100,27 @@ class _Tally:
         return Row(label, rate, unit, percentile(latencies, 0.5), percentile(latencies, 0.99), None, note)
 
 
-async def take_release(port: int, tokens: list[str], devices: list[tuple[str, str]], duration: float) -> Row:
-    """Each client loops take -> release on devices[client % len(devices)]; an op is one successful
-    take or release. A 409 (someone else holds it) is counted and the client tries again."""
-    tally, latencies = _Tally(), []
-    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
-        stop = time.monotonic() + duration
+def release_all(port: int, tokens: list[str]) -> None:
+    """Release every span these people hold now (wrk stops with takes in flight whose ids it never
+    read), so that the next row finds the devices free."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        for token in tokens:
+            headers = {"Authorization": f"Bearer {token}"}
+            held = client.get("/v1/device-ownerships/?current=true&limit=100", headers=headers)
+            held.raise_for_status()
+            for span in held.json()["results"]:
+                client.post(f"/v1/device-ownerships/{span['id']}/release/", headers=headers).raise_for_status()
 
-        async def timed(path: str, headers: dict[str, str], body: dict[str, str] | None) -> httpx.Response:
-            started = time.perf_counter()
-            response = await client.post(path, json=body, headers=headers)
-            latencies.append(1000 * (time.perf_counter() - started))
-            return response
 
-        async def one(i: int) -> None:
-            serial_number, name = devices[i % len(devices)]
-            headers = {"Authorization": f"Bearer {tokens[i]}"}
-            body = {"serial_number": serial_number, "device_name": name}
-            while time.monotonic() < stop:
-                taken = await timed("/v1/device-ownerships/", headers, body)
-                if taken.status_code == 409:
-                    tally.conflicts += 1
-                    continue
-                if taken.status_code != 201:
-                    tally.error(taken)
-                    continue
-                tally.ok += 1
-                # Released even after the deadline: the next row finds the devices free.
-                released = await timed(f"/v1/device-ownerships/{taken.json()['id']}/release/", headers, None)
-                if released.status_code == 200:
-                    tally.ok += 1
-                else:
-                    tally.error(released)
-
-        started = time.monotonic()
-        await asyncio.gather(*(one(i) for i in range(len(tokens))))
-        elapsed = time.monotonic() - started
+def take_release(port: int, tokens: list[str], devices: list[tuple[str, str]], duration: int) -> Row:
+    """Each client loops take -> release on devices[client % len(devices)], driven by wrk; an op is
+    one successful take or release. A 409 (someone else holds it) is counted and taken again."""
+    release_all(port, tokens)
+    ops = wrk_take_release(port, tokens, devices, duration)
+    release_all(port, tokens)
     label = f"take/release, {len(tokens)} clients on {len(devices)} devices"
-    return tally.row(label, tally.ok / elapsed, "ops/s", latencies, f"{tally.conflicts:,} x 409, ")
+    note = f"{ops.conflicts:,} x 409, {ops.errors:,} errors"
+    return Row(label, ops.ops, "ops/s", ops.p50, ops.p99, None, note)
 
 
 async def post_reports(port: int, device_tokens: list[tuple[int, str]], duration: float, batch: int) -> Row:
@@ -218,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections of the read rows")
     parser.add_argument("--clients", type=int, default=64, help="clients of the take / release and report rows")
     parser.add_argument("--lists-only", action="store_true", help="only the read rows (what list_bench.py ran)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the generated fleet in this directory (SQLite file and fleet.json) and reuse it next time",
+    )
+    parser.add_argument("--rows", help="only the rows whose label contains one of these comma-separated words")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -228,6 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.devices < 1000:
         sys.exit("--devices: at least 1000 (the rows sample 100 holders, pages and fragments)")
 
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(args, args.keep)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="custody-bench-"))
     try:
         run(args, tmp)
@@ -235,14 +227,33 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def wanted(args: argparse.Namespace, label: str) -> bool:
+    return not args.rows or any(word in label for word in args.rows.split(","))
+
+
+def fleet_of(args: argparse.Namespace, db: Database, tmp: Path) -> Fleet:
+    """Generate the fleet, or with `--keep`, reuse the one generated there before."""
+    saved = tmp / "fleet.json"
+    if args.keep is not None and saved.exists():
+        fleet = msgspec.json.decode(saved.read_bytes(), type=Fleet)
+        if fleet.devices != args.devices:
+            sys.exit(f"{saved} holds a fleet of {fleet.devices:,} devices, not {args.devices:,}")
+        print(f"reusing the fleet of {saved}", flush=True)
+        return fleet
+    print(f"generating: {args.devices:,} devices in one company + 99 small companies on {db.dialect}", flush=True)
+    fleet = build(db, args.devices, args.clients, log=lambda line: print(line, flush=True))
+    if args.keep is not None:
+        saved.write_bytes(msgspec.json.encode(fleet))
+    return fleet
+
+
 def run(args: argparse.Namespace, tmp: Path) -> None:
     url = os.environ.get("CUSTODY_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
     db = Database(url)
     db.upgrade()
     dialect = db.dialect
-    print(f"generating: {args.devices:,} devices in one company + 99 small companies on {dialect}", flush=True)
     started = time.perf_counter()
-    fleet = build(db, args.devices, args.clients, log=lambda line: print(line, flush=True))
+    fleet = fleet_of(args, db, tmp)
     db.dispose()
     setup_seconds = time.perf_counter() - started
 
@@ -261,15 +272,18 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             f"http://127.0.0.1:{port}{LIST}limit=50", headers={"Authorization": f"Bearer {fleet.read_token}"}
         ).content
         for label, paths in list_rows(fleet, rng):
+            if not wanted(args, label):
+                continue
             print(f"  {label} ...", flush=True)
             reads.append((label, wrk(paths, port, fleet.read_token, args.duration, args.connections)))
-        if not args.lists_only:
+        if not args.lists_only and wanted(args, "take/release"):
             clients = fleet.person_tokens[: args.clients]
             own, shared = fleet.take_devices[: len(clients)], fleet.take_devices[-8:]
             print("  take / release ...", flush=True)
-            rows.append(asyncio.run(take_release(port, clients, own, args.duration)))
-            rows.append(asyncio.run(take_release(port, clients, shared, args.duration)))
+            rows.append(take_release(port, clients, own, args.duration))
+            rows.append(take_release(port, clients, shared, args.duration))
             overlap_count = overlaps(url)
+        if not args.lists_only and wanted(args, "report ingestion"):
             print("  report ingestion ...", flush=True)
             rows.append(asyncio.run(post_reports(port, fleet.device_tokens[: args.clients], args.duration, 100)))
         # After all the load: what each worker grew to.
@@ -311,7 +325,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     )
     print()
     print_table(table)
-    if not args.lists_only:
+    if overlap_count >= 0:
         print()
         print(f"overlapping ownership spans after the take / release rows: {overlap_count}")
         print(OVERLAP_SQL)

@@ -25,7 +25,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -183,6 +183,7 @@ class RateLimiter:
         self._clock = clock
         self._engine: Engine = db.engine
         self._sqlite: _SqliteCounters | None = None
+        self._gate = db.gate  # queue with the engine's writers (see `WriteGate`)
         self._pruned_window: int | None = None
         if db.dialect == "sqlite" and self.enabled:
             path = make_url(db.url).database
@@ -200,16 +201,11 @@ class RateLimiter:
             return UNLIMITED
         window, reset = self._now()
         prune_before = self._prune_before(window)
-        if self._sqlite is None or prune_before is not None or self._sqlite.checkpoint_due:
-            # PostgreSQL waits on a socket; SQLite's prune (once a window) scans and its checkpoint syncs.
+        # PostgreSQL waits on a socket; SQLite's prune (once a window) scans and its checkpoint syncs.
+        waits = self._sqlite is None or prune_before is not None or self._sqlite.checkpoint_due
+        n = None if waits else self._count_now(key_id, window)
+        if n is None:
             n = await to_thread.run_sync(partial(self._count, key_id, window, prune_before))
-        else:
-            try:
-                n = self._sqlite.count(key_id, window, None, patient=False)
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error):
-                    raise
-                n = await to_thread.run_sync(partial(self._count, key_id, window, None))
         return self._result(n, window, reset, prune_before)
 
     def hit_blocking(self, key_id: int) -> RateResult:
@@ -247,10 +243,26 @@ class RateLimiter:
             allowed=n <= self.limit, limit=self.limit, remaining=max(0, self.limit - n), reset=reset, window=self.window
         )
 
+    def _count_now(self, key_id: int, window: int) -> int | None:
+        """Count on SQLite without waiting: None, having counted nothing, if a writer is busy."""
+        assert self._sqlite is not None
+        if self._gate is not None and not self._gate.acquire(wait=False):
+            return None
+        try:
+            return self._sqlite.count(key_id, window, None, patient=False)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            return None
+        finally:
+            if self._gate is not None:
+                self._gate.release()
+
     def _count(self, key_id: int, window: int, prune_before: int | None) -> int:
         if self._sqlite is None:
             return self._postgres(partial(_postgres_count, key_id, window, prune_before))
-        n = self._sqlite.count(key_id, window, prune_before, patient=True)
+        with self._gate.held() if self._gate is not None else nullcontext():
+            n = self._sqlite.count(key_id, window, prune_before, patient=True)
         if self._sqlite.checkpoint_due:
             self._sqlite.checkpoint()
         return n

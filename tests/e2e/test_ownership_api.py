@@ -396,11 +396,19 @@ def test_take_and_release_show_in_the_company_devices_api(
     ada = _person_headers(fresh_company)
     taken = take(v1, ada, made).json()
     got = api.get(f"/devices/{made['id']}", headers=fresh_company.headers()).json()["data"]
-    assert got["user_id"] == _ada(fresh_company)
+    assert got == {**made, "user_id": _ada(fresh_company)}  # the rest of the stored item is unchanged
     listed = api.get("/devices", params={"user_id": _ada(fresh_company)}, headers=fresh_company.headers()).json()
-    assert [d["id"] for d in listed["data"]] == [made["id"]]
+    assert listed["data"] == [got]
+    # The holder's name, email and team are the device's search words now, and not after the release.
+    for words in ("ada lovelace", "Engineering", fresh_company.people[0]["email"]):
+        found = api.get("/devices", params={"search": words}, headers=fresh_company.headers()).json()
+        assert [d["id"] for d in found["data"]] == [made["id"]], words
     v1.post(f"/device-ownerships/{taken['id']}/release/", headers=ada)
-    assert api.get(f"/devices/{made['id']}", headers=fresh_company.headers()).json()["data"]["user_id"] is None
+    released = api.get(f"/devices/{made['id']}", headers=fresh_company.headers()).json()["data"]
+    assert released == {**made, "user_id": None}
+    assert api.get("/devices", params={"search": "lovelace"}, headers=fresh_company.headers()).json()["data"] == []
+    by_serial = api.get("/devices", params={"search": made["serial_number"]}, headers=fresh_company.headers()).json()
+    assert by_serial["data"] == [released]
 
 
 def test_assignments_in_the_company_devices_api_are_ownerships(

@@ -3,9 +3,12 @@ rolled back when it raises. Services never commit."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,59 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class WriteGate:
+    """Queues the writers of one SQLite file, across threads and processes, on an `flock` of a lock
+    file beside it. SQLite's own wait for its write lock (the busy handler) polls with sleeps that
+    grow to 100 ms, so under contention writers idle while the lock is free and the slowest wait
+    seconds; the kernel hands an `flock` to the next waiter the moment it is released. SQLite's
+    lock still guards the file: the gate only decides who asks for it first."""
+
+    def __init__(self, database_path: str) -> None:
+        self.path = f"{database_path}-writers.lock"
+        self._local = threading.local()  # per thread: its own file description, and nesting depth
+        self._process = threading.Lock()
+
+    def _fd(self) -> int:
+        fd: int | None = getattr(self._local, "fd", None)
+        if fd is None:
+            # One open file description per thread: flocks of different descriptions exclude each other.
+            fd = self._local.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._local.depth = 0
+        return fd
+
+    def acquire(self, *, wait: bool = True) -> bool:
+        """Take the gate (re-entrant within a thread); without `wait`, only if it is free now."""
+        fd = self._fd()
+        if self._local.depth == 0:
+            # The process's writers first queue on a lock that wakes one of them at a time; only
+            # its holder waits on the flock, which wakes every waiter when it is released.
+            if not self._process.acquire(blocking=wait):
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BaseException:
+                self._process.release()
+                if wait:
+                    raise
+                return False
+        self._local.depth += 1
+        return True
+
+    def release(self) -> None:
+        self._local.depth -= 1
+        if self._local.depth == 0:
+            fcntl.flock(self._fd(), fcntl.LOCK_UN)
+            self._process.release()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
 @functools.lru_cache(maxsize=512)
 def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
     """SQL text for this dialect, for positional paramstyles the order of its parameters, and the
@@ -82,8 +138,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.dialect = make_url(self.url).get_backend_name()
+        self.gate: WriteGate | None = None
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url)
+            path = make_url(self.url).database
+            if path and path != ":memory:":
+                self.gate = WriteGate(path)
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=False)
         self._writer = self.engine.execution_options(custody_write=True)
@@ -109,7 +169,8 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        gate = self.gate.held() if self.gate is not None else nullcontext()
+        with gate, Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     def upgrade(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from sqlalchemy import bindparam, update
@@ -104,12 +104,39 @@ def company_item(
     }
 
 
-def search_text(device: Device, holder: Person | None) -> str:
+class Named(Protocol):
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def serial_number(self) -> str | None: ...
+
+
+class Holder(Protocol):
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def teams(self) -> list[str]: ...
+
+
+def search_text(device: Named, holder: Holder | None) -> str:
     """What `search=` matches: device name, serial number, assignee name and email, and teams."""
     words = [device.name, device.serial_number]
     if holder is not None:
         words += [f"{holder.first_name} {holder.last_name}", holder.email, *holder.teams]
     return "\n".join(w for w in words if w).lower()
+
+
+_HOLDER_KEY = ',"user_id":'
+
+
+def with_holder(doc: str, holder_id: int | None) -> str:
+    """A stored item with another holder, the rest as rendered: `user_id` is the item's last key
+    (see `company_item`), so a holder change need not load and render the whole device."""
+    return f"{doc[: doc.rindex(_HOLDER_KEY)]}{_HOLDER_KEY}{'null' if holder_id is None else holder_id}}}"
 
 
 def refresh_devices(tenant: Tenant, device_ids: Iterable[int]) -> dict[int, str]:

@@ -15,13 +15,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from custody.db.models import Device, HolderDue, Ownership, Person
-from custody.domain.documents import refresh_devices
+from custody.db.types import UTCDateTime
+from custody.domain.documents import refresh_devices, search_text, with_holder
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from custody.domain.fields import check_text
 from custody.domain.tenancy import MAX_ID, Caller, Tenant
@@ -128,24 +131,94 @@ class Take:
     person_id: int | None = None  # a company key acts for this person; a person key is that person
 
 
-def acting_person(tenant: Tenant, requested: int | None) -> int:
-    """Whom a take is for: a person key takes for itself (naming anyone else is refused); a company
-    key must name a person of its company."""
-    own = tenant.caller.person_id
-    if own is not None:
-        if requested is not None and requested != own:
-            raise Forbidden("NOT_YOUR_OWNERSHIP", "a person key takes devices for its own person only")
-        return own
-    if requested is None:
-        raise InvalidInput("MANAGER_REQUIRED", "a company key must name the person it takes the device for (manager)")
-    return resolve_person(tenant, requested, "INVALID_MANAGER").id
+# Take and release are the hot writes: Core statements built once, in a few round trips, so the
+# write lock (SQLite's, or the device's row lock) is held for as short a time as they allow.
+_o, _d, _p = Ownership.__table__.c, Device.__table__.c, Person.__table__.c
+_PERSON = select(_p.id, _p.first_name, _p.last_name, _p.email, _p.teams).where(
+    _p.company_id == bindparam("company_id"), _p.id == bindparam("person_id")
+)
+_DEVICE_COLUMNS = (_d.id, _d.name, _d.serial_number, _d.holder_id, _d.doc)
+_DEVICE_BY_SERIAL = (
+    select(*_DEVICE_COLUMNS)
+    .where(
+        _d.company_id == bindparam("company_id"),
+        _d.serial_number == bindparam("serial_number"),
+        _d.name == bindparam("device_name"),
+        _d.deleted_at.is_(None),
+    )
+    .with_for_update()
+)
+_DEVICE_BY_ID = select(*_DEVICE_COLUMNS).where(_d.id == bindparam("device_id")).with_for_update()
+_AT = bindparam("at", type_=UTCDateTime())
+_HOLDER_AT = select(_o.person_id).where(
+    _o.device_id == bindparam("device_id"), _o.start_time <= _AT, or_(_o.end_time.is_(None), _o.end_time > _AT)
+)
+_NEXT_START = select(func.min(_o.start_time)).where(_o.device_id == bindparam("device_id"), _o.start_time > _AT)
+_SPAN_COLUMNS = (_o.id, _o.device_id, _o.person_id, _o.start_time, _o.end_time)
+_INSERT_SPAN = insert(Ownership.__table__).returning(*_SPAN_COLUMNS)  # type: ignore[arg-type]
+_SPAN = select(*_SPAN_COLUMNS).where(_o.company_id == bindparam("company_id"), _o.id == bindparam("span_id"))
+_END_SPAN = (
+    update(Ownership.__table__)  # type: ignore[arg-type]
+    .where(_o.id == bindparam("span_id"))
+    .values(end_time=bindparam("end_time", type_=UTCDateTime()))
+)
+_SET_HOLDER = (
+    update(Device.__table__)  # type: ignore[arg-type]
+    .where(_d.id == bindparam("device_id"))
+    .values(holder_id=bindparam("holder_id"), doc=bindparam("doc"), search_text=bindparam("search_text"))
+)
+
+
+AnyRow = Row[*tuple[Any, ...]]
+
+
+def _span(row: AnyRow) -> Ownership:
+    """A detached span for the caller to render (the row is already written)."""
+    return Ownership(
+        id=row.id, device_id=row.device_id, person_id=row.person_id, start_time=row.start_time, end_time=row.end_time
+    )
+
+
+def _device(row: AnyRow) -> Device:
+    return Device(id=row.id, name=row.name, serial_number=row.serial_number, holder_id=row.holder_id)
+
+
+def _hand_over(connection: Connection, device: AnyRow, holder: AnyRow | None) -> None:
+    """Make `holder` (or nobody) the device's holder: the column, its stored item and search words."""
+    connection.execute(
+        _SET_HOLDER,
+        {
+            "device_id": device.id,
+            "holder_id": holder.id if holder is not None else None,
+            "doc": with_holder(device.doc, holder.id if holder is not None else None),
+            "search_text": search_text(device, holder),
+        },
+    )
 
 
 def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
     tenant.require_write()
     check_text({"serial_number": request.serial_number, "device_name": request.device_name})
-    person_id = acting_person(tenant, request.person_id)
-    device = _device_by_serial_and_name(tenant, request.serial_number, request.device_name)
+    connection = tenant.session.connection()
+    company = {"company_id": tenant.company_id}
+    own = tenant.caller.person_id
+    if own is not None:
+        if request.person_id is not None and request.person_id != own:
+            raise Forbidden("NOT_YOUR_OWNERSHIP", "a person key takes devices for its own person only")
+        person_id = own
+    elif request.person_id is None:
+        raise InvalidInput("MANAGER_REQUIRED", "a company key must name the person it takes the device for (manager)")
+    else:
+        person_id = request.person_id
+    person = None
+    if 0 < person_id <= MAX_ID:
+        person = connection.execute(_PERSON, {**company, "person_id": person_id}).one_or_none()
+    if person is None:
+        raise InvalidInput("INVALID_MANAGER", "user_id is not a user of this company")
+    params = {**company, "serial_number": request.serial_number, "device_name": request.device_name}
+    device = connection.execute(_DEVICE_BY_SERIAL, params).one_or_none()
+    if device is None:
+        raise InvalidInput("DEVICE_NOT_FOUND", "no device of this company has that serial_number and device_name")
     # Read the clock only once the device is locked: a take that waited for another must not
     # start before the one it waited for.
     now = utcnow()
@@ -155,28 +228,23 @@ def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
         raise InvalidInput("INVALID_START_TIME", "start_time must not be in the past")
     if end is not None and end <= start:
         raise InvalidInput("INVALID_END_TIME", "end_time must be after start_time")
-    current = current_span(tenant, device.id, now)
-    if start <= now and current is not None:
-        whose = "you" if current.person_id == person_id else "someone else"
-        raise Conflict("DEVICE_ALREADY_OWNED", f"the device is held by {whose} now")
+    if start <= now:
+        held_by = connection.execute(_HOLDER_AT, {"device_id": device.id, "at": now}).scalar()
+        if held_by is not None:
+            whose = "you" if held_by == person_id else "someone else"
+            raise Conflict("DEVICE_ALREADY_OWNED", f"the device is held by {whose} now")
     if end is None:
-        end = _next_start(tenant, device.id, start)
-    span = _open_span(tenant, device.id, person_id, start, end)
+        end = connection.execute(_NEXT_START, {"device_id": device.id, "at": start}).scalar()
+    values = {**company, "device_id": device.id, "person_id": person_id, "start_time": start, "end_time": end}
+    try:
+        # The database's overlap rule is the arbiter (and the only one under races).
+        span = connection.execute(_INSERT_SPAN, values).one()
+    except IntegrityError as error:
+        raise Conflict("DEVICE_RESERVED", "the device is held or booked by someone else in that span") from error
     _schedule(tenant, device.id, now, start, end)
     if start <= now:
-        device.holder_id = person_id
-        refresh_devices(tenant, [device.id])
-    return span, device
-
-
-def _device_by_serial_and_name(tenant: Tenant, serial_number: str, device_name: str) -> Device:
-    stmt = tenant.select(Device).where(
-        Device.serial_number == serial_number, Device.name == device_name, Device.deleted_at.is_(None)
-    )
-    device = tenant.scalars(stmt.with_for_update()).one_or_none()
-    if device is None:
-        raise InvalidInput("DEVICE_NOT_FOUND", "no device of this company has that serial_number and device_name")
-    return device
+        _hand_over(connection, device, person)
+    return _span(span), _device(device)
 
 
 def _visible(tenant: Tenant, stmt: Select[Ownership]) -> Select[Ownership]:
@@ -192,24 +260,24 @@ def release(tenant: Tenant, ownership_id: int) -> tuple[Ownership, Device]:
     tenant.require_write()
     if not 0 < ownership_id <= MAX_ID:
         raise NotFound(NOT_FOUND)
-    stmt = _visible(tenant, tenant.select(Ownership).where(Ownership.id == ownership_id))
-    span = tenant.scalars(stmt).one_or_none()
-    if span is None:
+    connection = tenant.session.connection()
+    params = {"company_id": tenant.company_id, "span_id": ownership_id}
+    span = connection.execute(_SPAN, params).one_or_none()
+    if span is None or tenant.caller.person_id not in (None, span.person_id):
         raise NotFound(NOT_FOUND)
-    device = tenant.scalars(tenant.select(Device).where(Device.id == span.device_id).with_for_update()).one()
-    tenant.session.refresh(span)
+    device = connection.execute(_DEVICE_BY_ID, {"device_id": span.device_id}).one()
+    span = connection.execute(_SPAN, params).one()  # again, now that the device is locked
     now = utcnow()
     if span.end_time is not None and span.end_time <= now:
         raise Conflict("ALREADY_RELEASED", "this ownership has already ended")
-    if span.start_time > now:
-        span.end_time = span.start_time
-    else:
-        span.end_time = now
-        if device.holder_id == span.person_id:
-            device.holder_id = None
-            refresh_devices(tenant, [device.id])
-    tenant.session.flush()
-    return span, device
+    started = span.start_time <= now
+    end = now if started else span.start_time
+    connection.execute(_END_SPAN, {"span_id": span.id, "end_time": end})
+    if started and device.holder_id == span.person_id:
+        _hand_over(connection, device, None)
+    released = _span(span)
+    released.end_time = end
+    return released, _device(device)
 
 
 @dataclass(frozen=True, slots=True)
