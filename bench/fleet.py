@@ -310,10 +310,7 @@ def build(db: Database, devices: int, clients: int = 64, log: Any = print) -> Fl
     t0 = time.perf_counter()
     spans = _history(db, big.id, holder_ids, rng, TAKE_DEVICES)
     timings["history"] = time.perf_counter() - t0
-    if db.dialect == "postgresql":
-        # What autovacuum does within a minute of a bulk load: the rows measure steady state.
-        with db.engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    db.analyze()  # as `custody import` does after a load (and PostgreSQL's autovacuum within a minute)
 
     with db.write() as session:
         tenant = Tenant(session, Caller(company_id=big.id, person_id=None, can_write=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from custody.db.engine import Database
-from custody.db.models import Base
+from custody.db.models import Base, Ownership
+from custody.domain.devices import DeviceSpec, create_devices
+from custody.domain.people import create_company, create_person
+from custody.domain.tenancy import Caller, Tenant
 from custody.migrations import alembic_config, upgrade
 from tests.conftest import empty_database
 
@@ -91,3 +95,44 @@ def alembic_config_for(database: Database, connection: Connection) -> Config:
         raw.execute("PRAGMA foreign_keys=OFF")
     config.attributes["connection"] = connection
     return config
+
+
+def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None:
+    """SQLite keeps no statistics unless asked; without them it finds one device's ownerships by
+    walking the company's whole (company_id, id) index. `analyze` (run by `upgrade` and after every
+    import) lets it pick `ix_ownership_device`."""
+    db = Database(f"sqlite:///{tmp_path / 'fleet.sqlite3'}")
+    query = text("EXPLAIN QUERY PLAN SELECT id FROM ownership WHERE company_id = :c AND device_id = :d ORDER BY id")
+    try:
+        db.upgrade()
+        with db.write() as session:
+            tenant = Tenant(session, Caller(company_id=create_company(session, "A").id, person_id=None, can_write=True))
+            person = create_person(tenant, first_name="Ada", last_name="L", email="ada@a.test")
+            devices = create_devices(tenant, [DeviceSpec(fields={"name": f"D{i}"}) for i in range(200)])
+            start = datetime(2020, 1, 1, tzinfo=UTC)
+            session.execute(
+                insert(Ownership),
+                [
+                    {
+                        "company_id": tenant.company_id,
+                        "device_id": json.loads(d)["id"],
+                        "person_id": person.id,
+                        "start_time": start + timedelta(days=k),
+                        "end_time": start + timedelta(days=k, hours=1),
+                    }
+                    for d in devices
+                    for k in range(5)
+                ],
+            )
+            company_id = tenant.company_id
+        params = {"c": company_id, "d": json.loads(devices[0])["id"]}
+
+        def plan() -> str:
+            with db.engine.connect() as conn:
+                return " ".join(str(row[-1]) for row in conn.execute(query, params))
+
+        assert "ix_ownership_device" not in plan()  # what the statistics change
+        db.analyze()
+        assert "ix_ownership_device" in plan()
+    finally:
+        db.dispose()

@@ -281,6 +281,7 @@ def import_file(
         raise typer.Exit(1) from None
     except DomainError as error:
         fail(error)
+    db.analyze()  # the import may have changed the tables' shape a lot
     seconds = time.perf_counter() - started
     devices = result.created + result.updated
     rate = devices / seconds if seconds > 0 else 0.0

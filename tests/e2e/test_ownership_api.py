@@ -400,7 +400,7 @@ def test_take_and_release_show_in_the_company_devices_api(
     listed = api.get("/devices", params={"user_id": _ada(fresh_company)}, headers=fresh_company.headers()).json()
     assert listed["data"] == [got]
     # The holder's name, email and team are the device's search words now, and not after the release.
-    for words in ("ada lovelace", "Engineering", fresh_company.people[0]["email"]):
+    for words in ("ada lovelace", "Engineering", str(fresh_company.people[0]["email"])):
         found = api.get("/devices", params={"search": words}, headers=fresh_company.headers()).json()
         assert [d["id"] for d in found["data"]] == [made["id"]], words
     v1.post(f"/device-ownerships/{taken['id']}/release/", headers=ada)
