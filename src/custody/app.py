@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from custody.apis.company_devices.app import create_company_devices_app
+from custody.apis.company_devices.fast import FastList
 from custody.apis.device_management.app import create_device_management_app
 from custody.apis.ownership.app import create_ownership_app
 from custody.config import Settings
@@ -60,7 +61,9 @@ class Custody:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Custody:
     settings = settings or Settings.from_env()
     db = db or Database(settings.database_url)
-    company_devices = create_company_devices_app(db, settings.company_devices_base)
+    company_devices = FastList(
+        create_company_devices_app(db, settings.company_devices_base), db, settings.company_devices_base
+    )
     # One limiter per process (its SQLite connections must not cross a fork): uvicorn's workers
     # each build their own app.
     limiter = RateLimiter(db, settings.ownership_rate_limit, window=60)

@@ -67,8 +67,13 @@ async def list_devices(
         limit=limit, offset=offset or 0, search=search, user_id=user_id, client_status=client_status
     )
     docs, total = await read(request, lambda tenant: devices.list_devices(tenant, query))
+    return _json(page_body(docs, total, query))
+
+
+def page_body(docs: list[str], total: int, query: devices.DeviceQuery) -> bytes:
+    """`{"data": [...], "meta": {...}}` from stored items, without decoding them."""
     meta = f'],"meta":{{"total":{total},"limit":{query.limit},"offset":{query.offset}}}}}'
-    return _json(b'{"data":[' + ",".join(docs).encode() + meta.encode())
+    return b'{"data":[' + ",".join(docs).encode() + meta.encode()
 
 
 @get(
