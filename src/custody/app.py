@@ -60,7 +60,7 @@ class Custody:
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Custody:
     settings = settings or Settings.from_env()
-    db = db or Database(settings.database_url)
+    db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     company_devices = FastList(
         create_company_devices_app(db, settings.company_devices_base), db, settings.company_devices_base
     )

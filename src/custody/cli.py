@@ -35,7 +35,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def open_db() -> Database:
-    db = Database(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     db.upgrade()
     return db
 

@@ -17,6 +17,9 @@ def default_data_dir() -> Path:
     return base / "custody"
 
 
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
 def _count_from_env(name: str, default: int) -> int:
     """A whole number >= 0 from `$name`, else `default`; a wrong value stops startup, naming the variable."""
     raw = os.environ.get(name, "").strip()
@@ -41,6 +44,10 @@ class Settings:
     # 100/min a comparable vendor API allows: an integration paging through a fleet never meets it,
     # while one runaway client can take only a small share of a worker.
     ownership_rate_limit: int = 600
+    # SQLite's `synchronous` in WAL mode. FULL (the default): a 2xx means the write is on disk, one
+    # fsync per commit. NORMAL: no fsync per commit; a crash of Custody loses nothing, a power cut may
+    # lose the last commits (never the database's consistency). SQLite recommends NORMAL with WAL.
+    sqlite_synchronous: str = "FULL"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,4 +60,12 @@ class Settings:
             ownership_base=os.environ.get("CUSTODY_OWNERSHIP_BASE", "/v1").rstrip("/"),
             device_management_base=os.environ.get("CUSTODY_DEVICE_MANAGEMENT_BASE", "").rstrip("/"),
             ownership_rate_limit=_count_from_env("CUSTODY_OWNERSHIP_RATE_LIMIT", 600),
+            sqlite_synchronous=_synchronous_from_env(),
         )
+
+
+def _synchronous_from_env() -> str:
+    raw = os.environ.get("CUSTODY_SQLITE_SYNCHRONOUS", "FULL").strip().upper() or "FULL"
+    if raw not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"CUSTODY_SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {raw!r}")
+    return raw

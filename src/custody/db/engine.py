@@ -27,7 +27,7 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")  # a 2xx means the write is on disk
+        cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL: a 2xx means the write is on disk
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
@@ -135,12 +135,12 @@ class Reader:
 class Database:
     """One database, as reached through `CUSTODY_DATABASE_URL`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = normalise_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         self.gate: WriteGate | None = None
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(self.url)
+            self.engine = _sqlite_engine(self.url, sqlite_synchronous)
             path = make_url(self.url).database
             if path and path != ":memory:":
                 self.gate = WriteGate(path)

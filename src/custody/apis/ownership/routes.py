@@ -9,7 +9,7 @@ from litestar import Request, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from custody.apis.common import transaction
+from custody.apis.common import transaction, write
 from custody.apis.ownership import schemas
 from custody.apis.ownership.params import GUARDS, MAX_PAGE, Bound, page_links, parse_bound
 from custody.apis.ownership.reports import REPORT_HANDLERS
@@ -76,7 +76,6 @@ def list_ownerships(
     description="Assign a device to the caller (or, with a company key, to `manager`) by its serial "
     "number and name. A device someone holds now answers 409 and nothing changes.",
     guards=GUARDS,
-    sync_to_thread=True,
     status_code=201,
     responses={
         201: ResponseSpec(data_container=schemas.OwnershipItem, description="The new ownership"),
@@ -84,7 +83,7 @@ def list_ownerships(
         **CONFLICT,
     },
 )
-def take_ownership(request: Request[Any, Any, Any], data: schemas.Take) -> schemas.OwnershipItem:
+async def take_ownership(request: Request[Any, Any, Any], data: schemas.Take) -> schemas.OwnershipItem:
     take = ownership.Take(
         serial_number=data.serial_number,
         device_name=data.device_name,
@@ -92,9 +91,7 @@ def take_ownership(request: Request[Any, Any, Any], data: schemas.Take) -> schem
         end_time=data.end_time or None,
         person_id=data.manager or None,
     )
-    with transaction(request, write=True) as tenant:
-        span, device = ownership.take(tenant, take)
-        return schemas.ownership_item(span, device)
+    return schemas.ownership_item(*await write(request, lambda tenant: ownership.take(tenant, take)))
 
 
 @get(
@@ -119,7 +116,6 @@ def get_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.
     description="Ends the ownership now; the record stays. A booking that has not started yet is "
     "cancelled (it ends where it starts). A person key may release only its own ownerships.",
     guards=GUARDS,
-    sync_to_thread=True,
     status_code=200,
     responses={
         200: ResponseSpec(data_container=schemas.OwnershipItem, description="The ended ownership"),
@@ -128,9 +124,8 @@ def get_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.
         409: ResponseSpec(data_container=schemas.Error, description="Already ended"),
     },
 )
-def release_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.OwnershipItem:
-    with transaction(request, write=True) as tenant:
-        return schemas.ownership_item(*ownership.release(tenant, ownership_id))
+async def release_ownership(request: Request[Any, Any, Any], ownership_id: Id) -> schemas.OwnershipItem:
+    return schemas.ownership_item(*await write(request, lambda tenant: ownership.release(tenant, ownership_id)))
 
 
 @get(

@@ -1,0 +1,35 @@
+"""`CUSTODY_SQLITE_SYNCHRONOUS`: how SQLite commits, read from the environment and applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custody.config import Settings
+from custody.db.engine import Database
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "FULL"), ("normal", "NORMAL"), (" FULL ", "FULL")])
+def test_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str) -> None:
+    if given is None:
+        monkeypatch.delenv("CUSTODY_SQLITE_SYNCHRONOUS", raising=False)
+    else:
+        monkeypatch.setenv("CUSTODY_SQLITE_SYNCHRONOUS", given)
+    assert Settings.from_env().sqlite_synchronous == expected
+
+
+def test_a_wrong_value_stops_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTODY_SQLITE_SYNCHRONOUS", "OFF")
+    with pytest.raises(ValueError, match="CUSTODY_SQLITE_SYNCHRONOUS"):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize(("mode", "level"), [("FULL", 2), ("NORMAL", 1)])
+def test_every_connection_commits_that_way(tmp_path: Path, mode: str, level: int) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'fleet.sqlite3'}", sqlite_synchronous=mode)
+    try:
+        with db.write() as session:
+            assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        db.dispose()
