@@ -70,14 +70,28 @@ class Fleet:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SERIAL_SPACE = 36**9
+# Near the golden ratio of the space, so consecutive indexes land far apart; prime to 36 (odd, not
+# a multiple of 3), so that the scramble below is a bijection.
+SERIAL_STEP = 63_107_495_147_791
+
+
 def serial(company_no: int, index: int, model_brand: str) -> str:
-    """Brand letters, company number, device number: dropping the last two digits leaves a fragment
-    that about a hundred of the company's devices share."""
-    return f"{model_brand[:2].upper()}{company_no:03d}{index:07d}"
+    """A manufacturer's serial: brand letter, then nine base-36 characters that look random, as
+    real serials do (Apple's and Dell's are random alphanumerics). Distinct within a company: the
+    index is scrambled by a bijection of [0, 36^9) (a multiplier prime to 36)."""
+    n = (index * SERIAL_STEP + company_no * 1_000_003 + 0x5DEECE66D) % SERIAL_SPACE
+    digits = ""
+    for _ in range(9):
+        n, d = divmod(n, 36)
+        digits += BASE36[d]
+    return f"{model_brand[:1].upper()}{digits}"
 
 
 def serial_fragment(index: int) -> str:
-    return f"000{index:07d}"[:-2]
+    """Six characters from the middle of the big company's device `index`, as a support agent types them."""
+    return serial(0, index, "X")[3:9]
 
 
 def last_name(rng: random.Random) -> str:
