@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import HTTPScope
+from sqlalchemy.orm import Session
 
 from custody.db.engine import Database
 from custody.domain.keys import authenticate
@@ -119,16 +120,20 @@ async def read(connection: ASGIConnection, work: Callable[[TenantSnapshot], T]) 
 
 
 async def write(connection: ASGIConnection, work: Callable[[Tenant], T]) -> T:  # type: ignore[type-arg]
-    """Run `work` in one write transaction scoped to the caller's company (the hot writes). On
-    SQLite, when no other writer holds the gate, on the event loop: a short write costs less than
-    the hop to a thread, and in a thread it would hold the gate while waiting for the loop to let
-    go of the GIL, so every writer behind it would wait too. Otherwise in a worker thread."""
-    db: Database = connection.app.state.db
+    """Run `work` in one write transaction scoped to the caller's company (see `in_write`)."""
     caller: Caller = connection.state.caller
+    return await in_write(connection.app.state.db, lambda session: work(Tenant(session, caller)))
+
+
+async def in_write(db: Database, work: Callable[[Session], T]) -> T:
+    """Run `work` in one write transaction, for the hot writes. On SQLite, when no other writer
+    holds the gate, on the event loop: a short write costs less than the hop to a thread, and in a
+    thread it would hold the gate while waiting for the loop to let go of the GIL, so every writer
+    behind it would wait too. Otherwise in a worker thread."""
 
     def run() -> T:
         with db.write() as session:
-            return work(Tenant(session, caller))
+            return work(session)
 
     if db.gate is not None and db.gate.acquire(wait=False):
         try:

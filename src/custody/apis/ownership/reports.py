@@ -19,7 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from msgspec import Meta, Struct
 
-from custody.apis.common import off_loop, transaction
+from custody.apis.common import in_write, off_loop, transaction
 from custody.apis.ownership.params import GUARDS, Bound, page_links, parse_bound
 from custody.apis.ownership.schemas import Error, micros
 from custody.db.engine import Database
@@ -124,7 +124,6 @@ NOT_FOUND = {404: ResponseSpec(data_container=Error, description="No such device
     "device's MDM posture (the company devices API's `mdm`) unless a newer one is already stored; a "
     "device without an MDM enrollment is enrolled (ENROLLED, `enrollment_date` = its first report).",
     guards=[require_device_token],
-    sync_to_thread=True,
     status_code=201,
     responses={
         201: ResponseSpec(data_container=ReportsStored, description="Stored"),
@@ -132,12 +131,11 @@ NOT_FOUND = {404: ResponseSpec(data_container=Error, description="No such device
         **NOT_FOUND,
     },
 )
-def post_reports(request: Request[Any, Any, Any], device_id: DeviceId, data: ReportBatch) -> ReportsStored:
+async def post_reports(request: Request[Any, Any, Any], device_id: DeviceId, data: ReportBatch) -> ReportsStored:
     device: DeviceCaller = request.state.device
-    db: Database = request.app.state.db
-    # A device is not an API-key caller, so not `transaction()`: its tenant is built by the domain.
-    with db.write() as session:
-        return ReportsStored(count=reports.ingest_reports(session, device, data.reports))
+    # A device is not an API-key caller, so not `write()`: its tenant is built by the domain.
+    count = await in_write(request.app.state.db, lambda session: reports.ingest_reports(session, device, data.reports))
+    return ReportsStored(count=count)
 
 
 @get(
