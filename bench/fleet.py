@@ -243,7 +243,7 @@ class _Company:
 
 def _import(db: Database, company: _Company, chunk: list[bytes], first_line: int) -> float:
     started = time.perf_counter()
-    with db.write() as session:
+    with db.bulk_write() as session:
         tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
         import_devices(tenant, enumerate(chunk, first_line))
     return time.perf_counter() - started

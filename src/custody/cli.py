@@ -268,7 +268,7 @@ def import_file(
         with (
             Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar,
             file.open("rb") as stream,
-            db.write() as session,
+            db.bulk_write() as session,
         ):
             _require_company(session, company)
             progress = _ImportProgress(bar, file.stat().st_size)

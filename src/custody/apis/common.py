@@ -129,18 +129,16 @@ async def in_write(db: Database, work: Callable[[Session], T]) -> T:
     """Run `work` in one write transaction, for the hot writes. On SQLite, when no other writer
     holds the gate, on the event loop: a short write costs less than the hop to a thread, and in a
     thread it would hold the gate while waiting for the loop to let go of the GIL, so every writer
-    behind it would wait too. Otherwise in a worker thread."""
-
-    def run() -> T:
-        with db.write() as session:
-            return work(session)
+    behind it would wait too. Otherwise in a worker thread, retried after a serialization failure
+    or a deadlock (PostgreSQL)."""
 
     if db.gate is not None and db.gate.acquire(wait=False):
         try:
-            return run()
+            with db.write() as session:
+                return work(session)
         finally:
             db.gate.release()
-    return await to_thread.run_sync(run)
+    return await to_thread.run_sync(db.run_write, work)
 
 
 @contextmanager

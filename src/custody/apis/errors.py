@@ -23,6 +23,7 @@ from litestar.exceptions import (
 )
 
 from custody.apis.common import validation_message
+from custody.db.engine import RETRYABLE, sqlstate
 from custody.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger("custody")
@@ -36,6 +37,8 @@ NO_ROUTE = "NOT_FOUND"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 HTTP_ERROR = "HTTP_ERROR"  # any other 4xx Litestar raises: `message` is its detail
 INTERNAL_ERROR = "INTERNAL_ERROR"
+UNAVAILABLE = "UNAVAILABLE"  # 503: contention or a statement timeout; Retry-After says when
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout
 
 _DOMAIN_STATUS = {InvalidInput: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 _FRAMEWORK: tuple[tuple[type[HTTPException], int, str], ...] = (
@@ -67,6 +70,11 @@ def classify(exc: Exception) -> Problem:
             return Problem(status, code, exc.detail if status == 429 else None, headers)
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         return Problem(exc.status_code, HTTP_ERROR, exc.detail, exc.headers)
+    state = sqlstate(exc)
+    if state in RETRYABLE or state == QUERY_CANCELED:
+        # Contention or a statement over its time limit: the request may succeed again shortly.
+        log.warning("database busy (SQLSTATE %s): %s", state, exc)
+        return Problem(503, UNAVAILABLE, "the database is busy; try again", {"Retry-After": "1"})
     log.exception("unhandled error", exc_info=exc)
     return Problem(500, INTERNAL_ERROR)
 

@@ -6,17 +6,33 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Dialect, Engine, Select, create_engine, event
+from sqlalchemy import Dialect, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL: a statement that runs longer is cancelled (a stuck query must not hold a worker and
+# its locks for ever); `custody import` lifts it for its own transaction.
+STATEMENT_TIMEOUT_MS = 30_000
+# SQLSTATEs after which the same transaction, run again, may well succeed.
+RETRYABLE = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+WRITE_ATTEMPTS = 4
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error wrapped by SQLAlchemy, else None."""
+    orig = getattr(error, "orig", None)
+    return getattr(orig, "sqlstate", None)
 
 
 def normalise_url(url: str) -> str:
@@ -145,7 +161,13 @@ class Database:
             if path and path != ":memory:":
                 self.gate = WriteGate(path)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=False)
+            self.engine = create_engine(
+                self.url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=False,
+                connect_args={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+            )
         self._writer = self.engine.execution_options(custody_write=True)
 
     @contextmanager
@@ -172,6 +194,29 @@ class Database:
         gate = self.gate.held() if self.gate is not None else nullcontext()
         with gate, Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def bulk_write(self) -> Iterator[Session]:
+        """`write` without the statement time limit, for bulk loads whose statements are long."""
+        with self.write() as session:
+            if self.dialect == "postgresql":
+                session.execute(text("SET LOCAL statement_timeout = 0"))
+            yield session
+
+    def run_write(self, work: Callable[[Session], T]) -> T:
+        """`work` in one write transaction, run again (a few times, after a short random pause)
+        when PostgreSQL aborts it for a serialization failure or a deadlock: the outcome of a
+        conflict between concurrent writers, not of the request. `work` must have no effects
+        outside the transaction."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except DBAPIError as error:
+                if sqlstate(error) not in RETRYABLE or attempt == WRITE_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")
 
     def upgrade(self) -> None:
         from custody.migrations import upgrade

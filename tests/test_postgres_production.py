@@ -1,0 +1,72 @@
+"""PostgreSQL in production: conflicts between writers are retried, stuck statements time out."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from custody.apis.errors import classify
+from custody.db.engine import STATEMENT_TIMEOUT_MS, WRITE_ATTEMPTS, Database
+
+
+def _conflict(kind: type[psycopg.Error]) -> OperationalError:
+    return OperationalError("UPDATE ...", {}, kind("conflict between writers"))
+
+
+@pytest.mark.parametrize("kind", [psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected])
+def test_a_write_aborted_by_a_conflict_runs_again(db: Database, kind: type[psycopg.Error]) -> None:
+    attempts: list[int] = []
+
+    def work(session: Session) -> int:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _conflict(kind)
+        return int(session.execute(text("SELECT 7")).scalar_one())
+
+    assert db.run_write(work) == 7
+    assert len(attempts) == 3
+
+
+def test_retries_are_bounded_and_other_errors_are_not_retried(db: Database) -> None:
+    attempts: list[int] = []
+
+    def always(session: Session) -> None:
+        attempts.append(1)
+        raise _conflict(psycopg.errors.SerializationFailure)
+
+    with pytest.raises(OperationalError):
+        db.run_write(always)
+    assert len(attempts) == WRITE_ATTEMPTS
+
+    attempts.clear()
+
+    def broken(session: Session) -> None:
+        attempts.append(1)
+        raise OperationalError("SELECT ...", {}, psycopg.errors.UndefinedTable("no such table"))
+
+    with pytest.raises(OperationalError):
+        db.run_write(broken)
+    assert len(attempts) == 1
+
+
+def test_conflicts_and_timeouts_left_answer_503_with_retry_after() -> None:
+    for kind in (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected, psycopg.errors.QueryCanceled):
+        problem = classify(_conflict(kind))
+        assert (problem.status, problem.code, problem.headers) == (503, "UNAVAILABLE", {"Retry-After": "1"})
+    assert classify(_conflict(psycopg.errors.UndefinedTable)).status == 500
+
+
+def test_statements_time_out_except_in_bulk_writes(backend: str, db: Database) -> None:
+    if backend != "postgres":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    with db.read() as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == f"{STATEMENT_TIMEOUT_MS // 1000}s"
+        session.execute(text("SET LOCAL statement_timeout = 50"))  # the same limit, made short to test
+        with pytest.raises(DBAPIError) as caught:
+            session.execute(text("SELECT pg_sleep(1)"))
+    assert classify(caught.value).status == 503
+    with db.bulk_write() as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
