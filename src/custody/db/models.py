@@ -365,3 +365,16 @@ class DeviceKindCount(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
     type: Mapped[str] = mapped_column(String(50), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeviceBlockCount(Base):
+    """Listed devices per company, client_status and block of ids (`id >> 10`: 1024 consecutive
+    ids), kept by triggers; `client_status` '' is the block's all-status row. A deep page finds the
+    block it starts in by a running sum over these rows instead of stepping through every index
+    entry before it (`custody.domain.devices`)."""
+
+    __tablename__ = "device_block_count"
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    client_status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, column, func, select, table
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, cast, column, func, literal, select, table
 from sqlalchemy.exc import IntegrityError
 
-from custody.db.models import Device, DeviceCount, PurchaseOrder
+from custody.db.models import Device, DeviceBlockCount, DeviceCount, PurchaseOrder
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.errors import Conflict, NotFound
@@ -201,6 +201,11 @@ TRIGRAM = 3
 _device = Device.__table__
 _d = _device.c
 _count = DeviceCount.__table__.c
+_blocks = DeviceBlockCount.__table__.c
+# Ids per block of `device_block_count` (migration 0005 keeps `id >> BLOCK_BITS`): a deep page
+# steps through fewer than BLOCK index entries, after a running sum over about N / BLOCK rows.
+BLOCK_BITS = 10
+BLOCK = 1 << BLOCK_BITS
 _fts = table("device_search", column("rowid"), column("device_search"))
 
 
@@ -249,22 +254,67 @@ def search_conditions(fts: bool, likes: int) -> list[ColumnElement[bool]]:
 def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements for one shape of query, built once: the list is the hot
     path, and building SQLAlchemy expressions costs more than running the SQL."""
-    conditions: list[ColumnElement[bool]] = [_d.company_id == bindparam("company_id"), _d.deleted_at.is_(None)]
-    if status:
-        conditions.append(_d.client_status == bindparam("client_status"))
+    conditions = _conditions(status)
     if user:
         conditions.append(_d.holder_id == bindparam("user_id"))
     conditions += search_conditions(fts, likes)
     if not (user or fts or likes):
-        kept = [_count.company_id == bindparam("company_id")]
-        if status:
-            kept.append(_count.client_status == bindparam("client_status"))
-        count = select(func.coalesce(func.sum(_count.n), 0)).where(*kept)
+        count = _kept_total(status)
     else:
         count = select(func.count()).select_from(_device).where(*conditions)
     page = select(_d.doc).where(*conditions).order_by(_d.id)
     page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
     return page, count
+
+
+def _conditions(status: bool) -> list[ColumnElement[bool]]:
+    """A listed device of the caller's company (of `:client_status`)."""
+    conditions: list[ColumnElement[bool]] = [_d.company_id == bindparam("company_id"), _d.deleted_at.is_(None)]
+    if status:
+        conditions.append(_d.client_status == bindparam("client_status"))
+    return conditions
+
+
+def _kept_total(status: bool) -> Select[Any]:
+    """The listed devices (of `:client_status`) from the kept per-status counts."""
+    kept = [_count.company_id == bindparam("company_id")]
+    if status:
+        kept.append(_count.client_status == bindparam("client_status"))
+    return select(func.coalesce(func.sum(_count.n), 0)).where(*kept)
+
+
+@functools.cache
+def _block_page(status: bool, from_end: bool) -> Select[Any]:
+    """A page of the listed devices (of `:client_status`) at a deep `:offset`, in one statement (one
+    snapshot on either engine): the block the page starts in is the one whose rows before it
+    (`before`) are at most the offset and, with its own, more than it; the page is then read from
+    that block's first id, skipping `offset - before` rows, fewer than BLOCK.
+
+    `before` is a running sum over the block's kept counts, from the first block, or for a page in
+    the second half from the last one (the total minus the rows from this block on): the sum stops
+    at the block it looks for, so the deepest pages read a few rows of counts, not N / BLOCK."""
+    of = bindparam("client_status") if status else literal("")  # '': a block's all-status row
+    kept = [_blocks.company_id == bindparam("company_id"), _blocks.client_status == of]
+    if from_end:
+        after = func.sum(_blocks.n).over(order_by=_blocks.block.desc(), rows=(None, 0))
+        before = _kept_total(status).scalar_subquery() - after
+    else:
+        before = func.sum(_blocks.n).over(order_by=_blocks.block, rows=(None, 0)) - _blocks.n
+    blocks = select(_blocks.block, _blocks.n, before.label("before")).where(*kept).subquery("blocks")
+    offset = bindparam("offset", type_=BigInteger)
+    # Exactly one block matches (a block of 0 matches none), so LIMIT 1 only ends the scan there.
+    start = (
+        select(blocks.c.block, (offset - blocks.c.before).label("skip"))
+        .where(blocks.c.before <= offset, blocks.c.before + blocks.c.n > offset)
+        .limit(1)
+        .cte("start")
+    )
+    first_id = select(start.c.block * BLOCK).scalar_subquery()
+    # No start block (a concurrent delete moved the end before the offset): first_id is NULL and
+    # the page empty; SQLite refuses a NULL OFFSET. PostgreSQL's sum is numeric, OFFSET a bigint.
+    skip = cast(func.coalesce(select(start.c.skip).scalar_subquery(), 0), BigInteger)
+    page = select(_d.doc).where(*_conditions(status), _d.id >= first_id).order_by(_d.id)
+    return page.limit(bindparam("limit", type_=BigInteger)).offset(skip)
 
 
 def like_pattern(word: str) -> str:
@@ -274,7 +324,8 @@ def like_pattern(word: str) -> str:
 
 def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[str], int]:
     """A page of stored items in id order, and the exact number of matches before paging
-    (search: see `Search`)."""
+    (search: see `Search`). Without a holder or search filter, a page at an offset of BLOCK or more
+    starts from the kept block counts (`_block_page`), not by stepping through every row before it."""
     search = Search.parse(query.search, tenant.dialect)
     if query.user_id is not None and not 0 < query.user_id <= MAX_ID:
         return [], 0  # no such holder can exist
@@ -286,7 +337,13 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[l
         "user_id": query.user_id,
         **search.params,
     }
-    page, count = _list_statements(query.client_status is not None, query.user_id is not None, *search.shape)
-    docs = [row[0] for row in tenant.rows(page, params)]
+    status = query.client_status is not None
+    page, count = _list_statements(status, query.user_id is not None, *search.shape)
     total = int(tenant.rows(count, params)[0][0])
+    if params["offset"] >= total:
+        return [], total  # past the end: stepping through every match would only find nothing
+    if params["offset"] >= BLOCK and query.user_id is None and search.shape == (False, 0):
+        # Kept block counts serve this filter: start from the nearer end of the list.
+        page = _block_page(status, from_end=2 * params["offset"] >= total)
+    docs = [row[0] for row in tenant.rows(page, params)]
     return docs, total
