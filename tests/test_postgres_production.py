@@ -70,3 +70,21 @@ def test_statements_time_out_except_in_bulk_writes(backend: str, db: Database) -
     assert classify(caught.value).status == 503
     with db.bulk_write() as session:
         assert session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+
+
+def test_a_read_snapshot_sees_one_instant(db: Database) -> None:
+    """A page and its total come from one snapshot, on both engines: a write committed between
+    the two statements is seen by neither."""
+    with db.write() as session:
+        session.execute(text("CREATE TABLE IF NOT EXISTS snapshot_probe (n INTEGER)"))
+        session.execute(text("DELETE FROM snapshot_probe"))
+    probe = text("SELECT count(*) FROM snapshot_probe")
+    with db.snapshot() as reader:
+        before = reader.rows(probe, {})  # type: ignore[arg-type]
+        with db.write() as session:
+            session.execute(text("INSERT INTO snapshot_probe VALUES (1)"))
+        assert reader.rows(probe, {}) == before  # type: ignore[arg-type]
+    with db.snapshot() as reader:
+        assert reader.rows(probe, {}) == [(1,)]  # type: ignore[arg-type]
+    with db.write() as session:
+        session.execute(text("DROP TABLE snapshot_probe"))

@@ -182,8 +182,12 @@ class Database:
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
+            # One snapshot for the key, the total and the page: SQLite's deferred transaction holds
+            # its first read's snapshot; PostgreSQL's default (READ COMMITTED) takes one per statement.
             if self.dialect == "sqlite":
-                cursor.execute("BEGIN")  # one snapshot for the page and its count
+                cursor.execute("BEGIN")
+            else:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Reader(cursor, self.engine.dialect)
         finally:
             connection.rollback()  # sqlite3 ends the BEGIN above; psycopg ends its implicit one
