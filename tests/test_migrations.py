@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from custody.db.engine import Database
 from custody.db.models import Base, Ownership
 from custody.domain.devices import DeviceSpec, create_devices
+from custody.domain.ownership import _HOLDER_AT
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant
 from custody.migrations import alembic_config, upgrade
@@ -135,6 +136,16 @@ def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None
         assert "ix_ownership_device" not in plan()  # what the statistics change
         db.analyze()
         assert "ix_ownership_device" in plan()
+        # Taking a device reads the span in force by the span ends (migration 0006), whatever the
+        # device's history; a range on `start_time` would read every past span.
+        with db.engine.connect() as conn:
+            compiled = _HOLDER_AT.compile(dialect=conn.dialect)
+            values = {"device_id": params["d"], "at": "2026-01-01 00:00:00.000000"}
+            rows = conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled.string}", tuple(values[n] for n in compiled.positiontup or ())
+            )
+            taking = " ".join(str(row[-1]) for row in rows)
+        assert taking.count("ix_ownership_device_end") == 2 and "start_time<" not in taking, taking
     finally:
         db.dispose()
 

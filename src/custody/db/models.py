@@ -265,6 +265,8 @@ class Ownership(Base):
         ForeignKeyConstraint(["company_id", "person_id"], ["person.company_id", "person.id"]),
         CheckConstraint("end_time IS NULL OR end_time >= start_time", name="span_order"),
         Index("ix_ownership_device", "device_id", "start_time"),
+        # Spans in force at an instant, or that a new span could overlap: open, or ending after it.
+        Index("ix_ownership_device_end", "device_id", "end_time"),
         Index("ix_ownership_company", "company_id", "id"),
         Index("ix_ownership_person", "person_id", "end_time"),
         Index(

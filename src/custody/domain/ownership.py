@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -41,8 +41,14 @@ def _covers(now: datetime) -> ColumnElement[bool]:
 
 
 def current_span(tenant: Tenant, device_id: int, now: datetime) -> Ownership | None:
-    stmt = tenant.select(Ownership).where(Ownership.device_id == device_id, _covers(now))
-    return tenant.scalars(stmt).one_or_none()
+    # At most one span is in force: an open one, or one ending after now. Each is found through its
+    # own index (`uq_ownership_open`, `ix_ownership_device_end`), not among all the device's spans.
+    for ends in (Ownership.end_time.is_(None), Ownership.end_time > now):
+        stmt = tenant.select(Ownership).where(Ownership.device_id == device_id, Ownership.start_time <= now, ends)
+        span = tenant.scalars(stmt).one_or_none()
+        if span is not None:
+            return span
+    return None
 
 
 def _next_start(tenant: Tenant, device_id: int, after: datetime) -> datetime | None:
@@ -150,8 +156,12 @@ _DEVICE_BY_SERIAL = (
 )
 _DEVICE_BY_ID = select(*_DEVICE_COLUMNS).where(_d.id == bindparam("device_id")).with_for_update()
 _AT = bindparam("at", type_=UTCDateTime())
-_HOLDER_AT = select(_o.person_id).where(
-    _o.device_id == bindparam("device_id"), _o.start_time <= _AT, or_(_o.end_time.is_(None), _o.end_time > _AT)
+# As in `current_span`: the open span, or the one ending after `at`, each through its own index.
+_HOLDER_AT = union_all(
+    *(
+        select(_o.person_id).where(_o.device_id == bindparam("device_id"), _o.start_time <= _AT, ends)
+        for ends in (_o.end_time.is_(None), _o.end_time > _AT)
+    )
 )
 _NEXT_START = select(func.min(_o.start_time)).where(_o.device_id == bindparam("device_id"), _o.start_time > _AT)
 _SPAN_COLUMNS = (_o.id, _o.device_id, _o.person_id, _o.start_time, _o.end_time)
