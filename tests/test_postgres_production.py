@@ -88,3 +88,14 @@ def test_a_read_snapshot_sees_one_instant(db: Database) -> None:
         assert reader.rows(probe, {}) == [(1,)]  # type: ignore[arg-type]
     with db.write() as session:
         session.execute(text("DROP TABLE snapshot_probe"))
+
+
+def test_a_snapshot_leaves_its_connection_as_it_found_it(backend: str, db: Database) -> None:
+    """The snapshot's isolation is set on a pooled connection: back in the pool, it must be the
+    default again, or the next write on it would run at REPEATABLE READ, read-only."""
+    if backend != "postgres":
+        pytest.skip("SQLite's snapshot is a plain BEGIN")
+    with db.snapshot() as reader:
+        used = reader._cursor.connection  # the pooled psycopg connection itself
+        assert (used.isolation_level, used.read_only) == (psycopg.IsolationLevel.REPEATABLE_READ, True)
+    assert (used.isolation_level, used.read_only) == (None, None)

@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Dialect, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -180,17 +181,22 @@ class Database:
         """A read-only snapshot for the hot read paths (auth, list pages): prebuilt statements on
         a pooled DBAPI connection, without ORM or Core execution machinery (about 5x less time)."""
         connection = self.engine.raw_connection()
+        driver: Any = connection.driver_connection
         try:
             cursor = connection.cursor()
             # One snapshot for the key, the total and the page: SQLite's deferred transaction holds
-            # its first read's snapshot; PostgreSQL's default (READ COMMITTED) takes one per statement.
+            # its first read's snapshot; PostgreSQL's default (READ COMMITTED) takes one per
+            # statement, so psycopg's implicit BEGIN is made REPEATABLE READ (no extra round trip).
             if self.dialect == "sqlite":
                 cursor.execute("BEGIN")
             else:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                driver.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                driver.read_only = True
             yield Reader(cursor, self.engine.dialect)
         finally:
             connection.rollback()  # sqlite3 ends the BEGIN above; psycopg ends its implicit one
+            if self.dialect != "sqlite":
+                driver.isolation_level = driver.read_only = None  # the pool's other users get the default
             connection.close()  # back to the pool
 
     @contextmanager
