@@ -39,13 +39,15 @@ def test_one_winner_per_round(multi_worker_server: str, db: Database, fresh_comp
     clients = [httpx.Client(base_url=base, timeout=60, headers=p.headers()) for p in people]
     statuses: list[Counter[int]] = [Counter() for _ in range(ROUNDS)]
     winners: list[list[int]] = [[] for _ in range(ROUNDS)]
+    tally = threading.Lock()  # `Counter[k] += 1` is a read and a write: threads could lose counts
 
     def racer(index: int) -> None:
         client = clients[index]
         for round_ in range(ROUNDS):
             barrier.wait()  # everyone fires together
             response = client.post("/device-ownerships/", json=body)
-            statuses[round_][response.status_code] += 1
+            with tally:
+                statuses[round_][response.status_code] += 1
             if response.status_code == 201:
                 winners[round_].append(response.json()["id"])
             barrier.wait()  # every answer is in
