@@ -249,6 +249,16 @@ def _import(db: Database, company: _Company, chunk: list[bytes], first_line: int
     return time.perf_counter() - started
 
 
+HISTORY_BATCH = 5_000  # spans per INSERT: 25,000 parameters, within SQLite's and PostgreSQL's limits
+
+
+def _insert_spans(session: Session, rows: list[dict[str, Any]]) -> int:
+    """One multi-row INSERT (an executemany would be one statement, and one run of the statement
+    triggers that keep the counts, per span)."""
+    session.execute(insert(Ownership).values(rows))
+    return len(rows)
+
+
 def _history(db: Database, company_id: int, holders: Sequence[int], rng: random.Random, skip: int) -> int:
     """Closed spans in the past: earlier holders of devices held now, and former holders of
     returned devices. The import opened the current spans at import time, after all of these."""
@@ -278,13 +288,11 @@ def _history(db: Database, company_id: int, holders: Sequence[int], rng: random.
                     }
                 )
                 end = start - timedelta(days=rng.randrange(0, 20))
-            if len(rows) >= 10_000:
-                session.execute(insert(Ownership), rows)
-                count += len(rows)
+            if len(rows) >= HISTORY_BATCH:
+                count += _insert_spans(session, rows)
                 rows = []
         if rows:
-            session.execute(insert(Ownership), rows)
-            count += len(rows)
+            count += _insert_spans(session, rows)
     return count
 
 

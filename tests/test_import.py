@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from custody.db.engine import Database
 from custody.db.models import Address, Base, Device, DeviceCount, Ownership
@@ -22,7 +24,7 @@ from custody.domain.imports import ImportResult, LineError, import_devices
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant
 from custody.domain.timefmt import utcnow
-from tests.conftest import CUSTODY, Company, run_cli
+from tests.conftest import CUSTODY, Company, empty_database, run_cli
 
 
 def encode(lines: list[dict[str, Any] | str | bytes]) -> list[bytes]:
@@ -502,3 +504,134 @@ def test_cli_unknown_company_exits_1(database_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "CUSTODY_DATABASE_URL": database_url}
     done = subprocess.run([*CUSTODY, "import", str(file), "--company", "999999999"], env=env, capture_output=True)
     assert done.returncode == 1
+
+
+# Text the bulk write (PostgreSQL's COPY text format, SQLite's bound parameters) must store as given:
+# COPY's own escapes (backslash, tab, newline, carriage return, the \N of NULL) included.
+AWKWARD = [
+    "tab\there",
+    "line\nbreak\r\nand\rreturn",
+    "back\\slash \\N \\t \\\\",
+    "\\N",
+    "",
+    "  padded  ",
+    "quote \" and ' and ,;|",
+    "café 中文 🚀 e\u0301 \u00a0nbsp \u2028sep",
+    "\x01\x1f\x7f controls",
+    '{"json": [1, "x"]}',
+]
+
+
+def test_text_survives_the_bulk_write_exactly(db: Database, fresh_company: Company) -> None:
+    paris = add_address(db, fresh_company.id)
+    serials = [f"SN\\{i}-é🚀-{uuid.uuid4().hex[:6]}" for i in range(len(AWKWARD))]
+
+    def line(index: int, value: str, comment: str | None) -> dict[str, Any]:
+        return {
+            "serial_number": serials[index],
+            "name": value,
+            "comment": comment,
+            "rent": value[:50],
+            "tracking_url": None if index % 2 else value,
+            "characteristics": {"ram": value, "compliance": [value, ""], "color": None},
+            "mdm": {**MDM, "local_name": value},
+            "order": {"order_number": f"ORD\t{index}\\N", "contract_number": value[:100]},
+            "parcels": [{"type": "RETURN", "status": "WAITING", "carrier": value[:100], "pickup_address_id": paris}],
+        }
+
+    run_import(db, fresh_company.id, [line(i, v, None) for i, v in enumerate(AWKWARD)])
+    # Again, now as updates (a staging table on the way), with the values rotated.
+    rotated = AWKWARD[1:] + AWKWARD[:1]
+    run_import(db, fresh_company.id, [line(i, v, AWKWARD[i]) for i, v in enumerate(rotated)])
+    stored = items(db, fresh_company.id)
+    with db.read() as session:
+        columns = {
+            serial: (name, comment, rent, url)
+            for serial, name, comment, rent, url in session.execute(
+                select(Device.serial_number, Device.name, Device.comment, Device.rent, Device.tracking_url).where(
+                    Device.company_id == fresh_company.id
+                )
+            )
+        }
+    assert set(stored) == set(columns) == set(serials)
+    for index, value in enumerate(rotated):
+        serial_number, item = serials[index], stored[serials[index]]
+        url = None if index % 2 else value
+        assert columns[serial_number] == (value, AWKWARD[index], value[:50], url)
+        assert (item["name"], item["comment"], item["rent"], item["tracking_url"]) == columns[serial_number]
+        assert item["characteristics"]["ram"] == value
+        assert item["characteristics"]["compliance"] == [value, ""]
+        assert item["characteristics"]["color"] is None
+        assert item["mdm"]["local_name"] == value
+        assert item["order"]["order_number"] == f"ORD\t{index}\\N"
+        assert item["order"]["contract_number"] == value[:100]
+        assert [p["carrier"] for p in item["parcels"]] == [value[:100]]
+
+
+def test_the_write_settings_end_with_the_import(db: Database, fresh_company: Company) -> None:
+    """The import widens the connection's caches for its write (SQLite's page cache; PostgreSQL's
+    work_mem and search index queue) and leaves the rest of the transaction, and the pooled
+    connection, as it found them."""
+    if db.dialect == "sqlite":
+        show = "PRAGMA cache_size"
+    else:
+        show = "SELECT current_setting('work_mem') || ' ' || current_setting('gin_pending_list_limit')"
+    with db.write() as session:
+        before = session.connection().exec_driver_sql(show).scalar_one()
+        tenant = Tenant(session, Caller(company_id=fresh_company.id, person_id=None, can_write=True))
+        import_devices(tenant, enumerate(encode([{"serial_number": serial(), "name": "kept"}]), 1))
+        assert session.connection().exec_driver_sql(show).scalar_one() == before
+
+
+def test_a_first_bulk_load_gets_planner_statistics(backend: str, tmp_path: Path) -> None:
+    """On PostgreSQL the next import analyzes the columns its lookups probe when a bulk load left
+    them without statistics, rather than scanning the table per chunk of serial numbers."""
+    if backend != "postgres":
+        pytest.skip("SQLite's statistics are `Database.analyze`'s (after `custody import`)")
+    with empty_database(backend, tmp_path) as url:
+        database = Database(url)
+        try:
+            database.upgrade()
+            with database.write() as session:
+                company_id = create_company(session, "Bulk").id
+            with database.write() as session:
+                tenant = Tenant(session, Caller(company_id=company_id, person_id=None, can_write=True))
+                lines = encode([{"serial_number": f"BULK-{i:05d}"} for i in range(1500)])
+                import_devices(tenant, enumerate(lines, 1))
+                # Its counts reach the statistics system when the connection goes idle after the commit.
+                session.connection().exec_driver_sql("SELECT pg_stat_force_next_flush()")
+            probe = text(
+                "SELECT n_live_tup, (SELECT count(*) FROM pg_stats WHERE tablename = 'device' "
+                "AND attname = 'serial_number') FROM pg_stat_user_tables WHERE relname = 'device'"
+            )
+            with database.engine.connect() as connection:
+                for _ in range(100):
+                    connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+                    live, analyzed = connection.execute(probe).one()
+                    if live >= 1500:
+                        break
+                    time.sleep(0.1)
+                connection.rollback()
+            assert (live, analyzed) == (1500, 0)
+            result = run_import(database, company_id, [{"serial_number": "BULK-00007", "name": "again"}])
+            assert (result.created, result.updated) == (0, 1)
+            with database.engine.connect() as connection:
+                assert connection.execute(probe).one()[1] == 1
+        finally:
+            database.dispose()
+
+
+def test_stored_items_are_compressed_with_lz4_where_the_server_has_it(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's TOAST compression")
+    with db.engine.connect() as connection:
+        try:
+            with connection.begin_nested():
+                connection.exec_driver_sql("SET LOCAL default_toast_compression = 'lz4'")
+        except DBAPIError:
+            pytest.skip("this server was built without lz4")
+        method = connection.exec_driver_sql(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'device'::regclass AND attname = 'doc'"
+        ).scalar_one()
+        connection.rollback()
+    assert method == "l"

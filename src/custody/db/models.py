@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -379,4 +380,15 @@ class DeviceBlockCount(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
     client_status: Mapped[str] = mapped_column(String(32), primary_key=True)
     block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OwnershipCount(Base):
+    """Ownership spans per company, kept by triggers: the ownership API's unfiltered total without
+    a walk over every span of the company."""
+
+    __tablename__ = "ownership_count"
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    # `device_id % 16`: concurrent takes of one company's devices lock different rows (migration 0008).
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)

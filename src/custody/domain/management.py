@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, exists, func, literal, select
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import FromClause, Join
 
 from custody.db.models import Device, DeviceKindCount, MdmEnrollment, Person
 from custody.domain.devices import (
@@ -94,7 +95,7 @@ _m = _mdm.c
 _person = Person.__table__.c
 _holder = Person.__table__.alias("holder")
 
-_RECORD: Select[Any] = select(
+_COLUMNS = (
     _d.hex_id,
     _d.tags,
     _m.status,
@@ -117,7 +118,16 @@ _RECORD: Select[Any] = select(
     _m.unenrollment_date,
     _d.lock_wipe_status,
     _d.edr_provider,
-).select_from(_device.outerjoin(_mdm, _m.device_id == _d.id).outerjoin(_holder, _holder.c.id == _d.holder_id))
+)
+
+
+def _joined(devices: FromClause) -> Join:
+    """`devices` (the table, or a page of its ids joined to it) with each device's MDM enrollment
+    and holder."""
+    return devices.outerjoin(_mdm, _m.device_id == _d.id).outerjoin(_holder, _holder.c.id == _d.holder_id)
+
+
+_RECORD: Select[Any] = select(*_COLUMNS).select_from(_joined(_device))
 
 # The devices this view knows: listed (not deleted) laptops, tablets and smartphones of the caller.
 _kind_count = DeviceKindCount.__table__.c
@@ -230,8 +240,12 @@ def _list_statements(
     if tag:
         conditions.append(_has_tag(dialect))
     conditions += search_conditions(fts, likes)
-    page = _RECORD.where(*conditions).order_by(_d.id)
-    page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
+    # The page's ids first, on `device` alone (index-only for a kind): the rows an offset skips
+    # are not joined to their enrollment and holder; only the page's are.
+    ids = select(_d.id).where(*conditions).order_by(_d.id)
+    ids = ids.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
+    chosen = ids.subquery("page_ids")
+    page = select(*_COLUMNS).select_from(_joined(chosen.join(_device, _d.id == chosen.c.id))).order_by(chosen.c.id)
     if owner or platform or tag or fts or likes:
         count = select(func.count()).select_from(_device).where(*conditions)
     else:  # the kept per-kind counts: one lookup instead of a walk over the kind's devices
@@ -270,8 +284,9 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceFilter) -> Page:
         "tag": query.tag,
         **search.params,
     }
-    items = [_record(row) for row in tenant.rows(page, params)]
     total = int(tenant.rows(count, params)[0][0])
+    # Past the end the page is empty: stepping through every match would only find nothing.
+    items = [_record(row) for row in tenant.rows(page, params)] if params["offset"] < total else []
     return Page(items=items, total=total, page=query.page, per_page=query.per_page)
 
 

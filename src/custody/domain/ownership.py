@@ -15,14 +15,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from custody.db.models import Device, HolderDue, Ownership, Person
+from custody.db.models import Device, DeviceCount, HolderDue, Ownership, OwnershipCount, Person
 from custody.db.types import UTCDateTime
 from custody.domain.documents import refresh_devices, search_text, with_holder
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -34,6 +34,7 @@ NOT_FOUND = "OWNERSHIP_NOT_FOUND"
 DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
 # Seed 001 renders an open end as this instant; the API accepts it back as "no end".
 OPEN_END = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def _covers(now: datetime) -> ColumnElement[bool]:
@@ -320,9 +321,12 @@ def list_ownerships(tenant: Tenant, query: OwnershipQuery) -> tuple[list[tuple[O
         stmt = stmt.where(Ownership.start_time < query.end)
     if query.start is not None:
         stmt = stmt.where(or_(Ownership.end_time.is_(None), Ownership.end_time > query.start))
-    total = int(tenant.execute(stmt.with_only_columns(func.count()).order_by(None)).scalar_one())
-    page = stmt.order_by(Ownership.id).limit(query.limit).offset((query.page - 1) * query.limit)
-    spans = list(tenant.scalars(page))
+    unfiltered = OwnershipQuery(page=query.page, limit=query.limit)
+    if tenant.caller.person_id is None and query == unfiltered:
+        total = _kept(tenant, OwnershipCount)  # a company's every span: the kept count
+    else:
+        total = _count(tenant, stmt)
+    spans = _page(tenant, stmt, Ownership, Ownership.id, query.page, query.limit, total)
     devices = {
         d.id: d for d in tenant.scalars(tenant.select(Device).where(Device.id.in_({s.device_id for s in spans})))
     }
@@ -365,9 +369,39 @@ def list_owned_devices(tenant: Tenant, query: DeviceLookup) -> tuple[list[Device
     if query.serial_number is not None:
         check_text({"serial_number": query.serial_number})
         stmt = stmt.where(Device.serial_number == query.serial_number)
-    total = int(tenant.execute(stmt.with_only_columns(func.count()).order_by(None)).scalar_one())
-    page = stmt.order_by(Device.id).limit(query.limit).offset((query.page - 1) * query.limit)
-    return list(tenant.scalars(page)), total
+    if person is None and query == DeviceLookup(page=query.page, limit=query.limit):
+        total = _kept(tenant, DeviceCount)  # a company's listed devices: the kept per-status counts
+    else:
+        total = _count(tenant, stmt)
+    return _page(tenant, stmt, Device, Device.id, query.page, query.limit, total), total
+
+
+def _kept(tenant: Tenant, counts: type[OwnershipCount] | type[DeviceCount]) -> int:
+    """A total kept by triggers: the sum of the caller's company's rows of `counts`."""
+    return int(tenant.execute(tenant.columns(counts, func.coalesce(func.sum(counts.n), 0))).scalar_one())
+
+
+def _count(tenant: Tenant, stmt: Select[Any]) -> int:
+    return int(tenant.execute(stmt.with_only_columns(func.count()).order_by(None)).scalar_one())
+
+
+def _page(
+    tenant: Tenant,
+    stmt: Select[Any],
+    model: type[T],
+    key: InstrumentedAttribute[int],
+    page: int,
+    limit: int,
+    total: int,
+) -> list[T]:
+    """The rows of a page in id order. Their ids are picked first, on the table alone, so that the
+    rows an offset skips are read from an index (index-only on PostgreSQL too), not fetched whole;
+    past the end nothing is read."""
+    offset = (page - 1) * limit
+    if offset >= total:
+        return []
+    ids = stmt.with_only_columns(key).order_by(key).limit(limit).offset(offset)
+    return list(tenant.session.scalars(select(model).where(key.in_(ids.scalar_subquery())).order_by(key)))
 
 
 def get_owned_device(tenant: Tenant, device_id: int) -> Device:
