@@ -35,6 +35,7 @@ DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
 # Seed 001 renders an open end as this instant; the API accepts it back as "no end".
 OPEN_END = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
 T = TypeVar("T")
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def _covers(now: datetime) -> ColumnElement[bool]:
@@ -80,11 +81,20 @@ def _open_span(tenant: Tenant, device_id: int, person_id: int, start: datetime, 
     return span
 
 
-def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Person:
-    """A person of the caller's company; any other id, existing elsewhere or not, is the same error."""
+_p = Person.__table__.c
+# A person's id and search words (`documents.search_text`): what a holder change needs of them.
+_PERSON = select(_p.id, _p.first_name, _p.last_name, _p.email, _p.teams).where(
+    _p.company_id == bindparam("company_id"), _p.id == bindparam("person_id")
+)
+
+
+def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> AnyRow:
+    """A person of the caller's company (id and search words); any other id, existing elsewhere or
+    not, is the same error."""
     person = None
     if 0 < person_id <= MAX_ID:
-        person = tenant.scalars(tenant.select(Person).where(Person.id == person_id)).one_or_none()
+        params = {"company_id": tenant.company_id, "person_id": person_id}
+        person = tenant.session.execute(_PERSON, params).one_or_none()
     if person is None:
         raise InvalidInput(invalid_code, "user_id is not a user of this company")
     return person
@@ -140,10 +150,7 @@ class Take:
 
 # Take and release are the hot writes: Core statements built once, in a few round trips, so the
 # write lock (SQLite's, or the device's row lock) is held for as short a time as they allow.
-_o, _d, _p = Ownership.__table__.c, Device.__table__.c, Person.__table__.c
-_PERSON = select(_p.id, _p.first_name, _p.last_name, _p.email, _p.teams).where(
-    _p.company_id == bindparam("company_id"), _p.id == bindparam("person_id")
-)
+_o, _d = Ownership.__table__.c, Device.__table__.c
 _DEVICE_COLUMNS = (_d.id, _d.name, _d.serial_number, _d.holder_id, _d.doc)
 _DEVICE_BY_SERIAL = (
     select(*_DEVICE_COLUMNS)
@@ -178,9 +185,6 @@ _SET_HOLDER = (
     .where(_d.id == bindparam("device_id"))
     .values(holder_id=bindparam("holder_id"), doc=bindparam("doc"), search_text=bindparam("search_text"))
 )
-
-
-AnyRow = Row[*tuple[Any, ...]]
 
 
 def _span(row: AnyRow) -> Ownership:
@@ -221,11 +225,7 @@ def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
         raise InvalidInput("MANAGER_REQUIRED", "a company key must name the person it takes the device for (manager)")
     else:
         person_id = request.person_id
-    person = None
-    if 0 < person_id <= MAX_ID:
-        person = connection.execute(_PERSON, {**company, "person_id": person_id}).one_or_none()
-    if person is None:
-        raise InvalidInput("INVALID_MANAGER", "user_id is not a user of this company")
+    person = resolve_person(tenant, person_id, "INVALID_MANAGER")
     params = {**company, "serial_number": request.serial_number, "device_name": request.device_name}
     device = connection.execute(_DEVICE_BY_SERIAL, params).one_or_none()
     if device is None:
