@@ -99,7 +99,6 @@ def measure(db: Database, n: int) -> None:
     print(f"{db.dialect:<27} {'SELECT 1 median/best':>21} {'hit median/best':>21} {'ratio':>6}")
     for label, (base, base_best), (hit, hit_best) in rows:
         print(f"  {label:<25} {base:8.1f} /{base_best:7.1f} µs {hit:8.1f} /{hit_best:7.1f} µs {hit / base:5.1f}x")
-    limiter.close()
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from custody.apis.company_devices.app import create_company_devices_app
@@ -27,12 +27,10 @@ class Custody:
         db: Database,
         mounts: list[tuple[str, ASGIApp]],
         fallback: ASGIApp,
-        on_shutdown: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.db = db
         self.mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
         self.fallback = fallback
-        self.on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -51,8 +49,6 @@ class Custody:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for close in self.on_shutdown:
-                    close()
                 self.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -64,8 +60,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     company_devices = FastList(
         create_company_devices_app(db, settings.company_devices_base), db, settings.company_devices_base
     )
-    # One limiter per process (its SQLite connections must not cross a fork): uvicorn's workers
-    # each build their own app.
+    # One limiter per process (it remembers the window it last pruned): uvicorn's workers each
+    # build their own app.
     limiter = RateLimiter(db, settings.ownership_rate_limit, window=60)
     ownerships = create_ownership_app(db, settings.ownership_base, limiter)
     device_management = create_device_management_app(db, settings.device_management_base)
@@ -76,4 +72,4 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     if settings.device_management_base:
         mounts.append((settings.device_management_base, device_management))
     # Served at the root by default, the device management API also answers every other path (404).
-    return Custody(db, mounts, fallback=device_management, on_shutdown=[limiter.close])
+    return Custody(db, mounts, fallback=device_management)

@@ -18,6 +18,7 @@ from litestar.types import HTTPScope
 from sqlalchemy.orm import Session
 
 from custody.db.engine import Database
+from custody.db.group_commit import group_commit
 from custody.domain.keys import authenticate
 from custody.domain.ownership import next_due, sync_due_holders
 from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
@@ -126,18 +127,13 @@ async def write(connection: ASGIConnection, work: Callable[[Tenant], T]) -> T:  
 
 
 async def in_write(db: Database, work: Callable[[Session], T]) -> T:
-    """Run `work` in one write transaction, for the hot writes. On SQLite, when no other writer
-    holds the gate, on the event loop: a short write costs less than the hop to a thread, and in a
-    thread it would hold the gate while waiting for the loop to let go of the GIL, so every writer
-    behind it would wait too. Otherwise in a worker thread, retried after a serialization failure
-    or a deadlock (PostgreSQL)."""
-
-    if db.gate is not None and db.gate.acquire(wait=False):
-        try:
-            with db.write() as session:
-                return work(session)
-        finally:
-            db.gate.release()
+    """Run `work` in a write transaction, for the hot writes. On a SQLite file, through the
+    process's group commit (one transaction for all the writes queued at once, each in its own
+    savepoint). On PostgreSQL, whose writers run side by side, in its own transaction in a worker
+    thread, retried after a serialization failure or a deadlock."""
+    group = group_commit(db)
+    if group is not None:
+        return await group.run(work)
     return await to_thread.run_sync(db.run_write, work)
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, insert, or_, select, union_all, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from custody.db.engine import Reader
 from custody.db.models import Device, DeviceCount, HolderDue, Ownership, OwnershipCount, Person
 from custody.db.types import UTCDateTime
 from custody.domain.documents import refresh_devices, search_text, with_holder
@@ -35,7 +35,6 @@ DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
 # Seed 001 renders an open end as this instant; the API accepts it back as "no end".
 OPEN_END = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
 T = TypeVar("T")
-AnyRow = Row[*tuple[Any, ...]]
 
 
 def _covers(now: datetime) -> ColumnElement[bool]:
@@ -88,13 +87,13 @@ _PERSON = select(_p.id, _p.first_name, _p.last_name, _p.email, _p.teams).where(
 )
 
 
-def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> AnyRow:
+def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Any:
     """A person of the caller's company (id and search words); any other id, existing elsewhere or
     not, is the same error."""
     person = None
     if 0 < person_id <= MAX_ID:
         params = {"company_id": tenant.company_id, "person_id": person_id}
-        person = tenant.session.execute(_PERSON, params).one_or_none()
+        person = Reader.of(tenant.session).record(_PERSON, params)
     if person is None:
         raise InvalidInput(invalid_code, "user_id is not a user of this company")
     return person
@@ -148,8 +147,9 @@ class Take:
     person_id: int | None = None  # a company key acts for this person; a person key is that person
 
 
-# Take and release are the hot writes: Core statements built once, in a few round trips, so the
-# write lock (SQLite's, or the device's row lock) is held for as short a time as they allow.
+# Take and release are the hot writes: Core statements built once and run through a `Reader`, in
+# a few round trips, so the write lock (SQLite's, or the device's row lock) is held for as short a
+# time as they allow.
 _o, _d = Ownership.__table__.c, Device.__table__.c
 _DEVICE_COLUMNS = (_d.id, _d.name, _d.serial_number, _d.holder_id, _d.doc)
 _DEVICE_BY_SERIAL = (
@@ -173,7 +173,17 @@ _HOLDER_AT = union_all(
 )
 _NEXT_START = select(func.min(_o.start_time)).where(_o.device_id == bindparam("device_id"), _o.start_time > _AT)
 _SPAN_COLUMNS = (_o.id, _o.device_id, _o.person_id, _o.start_time, _o.end_time)
-_INSERT_SPAN = insert(Ownership.__table__).returning(*_SPAN_COLUMNS)  # type: ignore[arg-type]
+_INSERT_SPAN = (
+    insert(Ownership.__table__)  # type: ignore[arg-type]
+    .values(
+        company_id=bindparam("company_id"),
+        device_id=bindparam("device_id"),
+        person_id=bindparam("person_id"),
+        start_time=bindparam("start_time", type_=UTCDateTime()),
+        end_time=bindparam("end_time", type_=UTCDateTime()),
+    )
+    .returning(*_SPAN_COLUMNS)
+)
 _SPAN = select(*_SPAN_COLUMNS).where(_o.company_id == bindparam("company_id"), _o.id == bindparam("span_id"))
 _END_SPAN = (
     update(Ownership.__table__)  # type: ignore[arg-type]
@@ -187,20 +197,20 @@ _SET_HOLDER = (
 )
 
 
-def _span(row: AnyRow) -> Ownership:
+def _span(row: Any) -> Ownership:
     """A detached span for the caller to render (the row is already written)."""
     return Ownership(
         id=row.id, device_id=row.device_id, person_id=row.person_id, start_time=row.start_time, end_time=row.end_time
     )
 
 
-def _device(row: AnyRow) -> Device:
+def _device(row: Any) -> Device:
     return Device(id=row.id, name=row.name, serial_number=row.serial_number, holder_id=row.holder_id)
 
 
-def _hand_over(connection: Connection, device: AnyRow, holder: AnyRow | None) -> None:
+def _hand_over(run: Reader, device: Any, holder: Any) -> None:
     """Make `holder` (or nobody) the device's holder: the column, its stored item and search words."""
-    connection.execute(
+    run.execute(
         _SET_HOLDER,
         {
             "device_id": device.id,
@@ -214,7 +224,7 @@ def _hand_over(connection: Connection, device: AnyRow, holder: AnyRow | None) ->
 def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
     tenant.require_write()
     check_text({"serial_number": request.serial_number, "device_name": request.device_name})
-    connection = tenant.session.connection()
+    run = Reader.of(tenant.session)
     company = {"company_id": tenant.company_id}
     own = tenant.caller.person_id
     if own is not None:
@@ -227,7 +237,7 @@ def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
         person_id = request.person_id
     person = resolve_person(tenant, person_id, "INVALID_MANAGER")
     params = {**company, "serial_number": request.serial_number, "device_name": request.device_name}
-    device = connection.execute(_DEVICE_BY_SERIAL, params).one_or_none()
+    device = run.record(_DEVICE_BY_SERIAL, params)
     if device is None:
         raise InvalidInput("DEVICE_NOT_FOUND", "no device of this company has that serial_number and device_name")
     # Read the clock only once the device is locked: a take that waited for another must not
@@ -240,21 +250,21 @@ def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
     if end is not None and end <= start:
         raise InvalidInput("INVALID_END_TIME", "end_time must be after start_time")
     if start <= now:
-        held_by = connection.execute(_HOLDER_AT, {"device_id": device.id, "at": now}).scalar()
+        held_by = run.scalar(_HOLDER_AT, {"device_id": device.id, "at": now})
         if held_by is not None:
             whose = "you" if held_by == person_id else "someone else"
             raise Conflict("DEVICE_ALREADY_OWNED", f"the device is held by {whose} now")
     if end is None:
-        end = connection.execute(_NEXT_START, {"device_id": device.id, "at": start}).scalar()
+        end = run.scalar(_NEXT_START, {"device_id": device.id, "at": start})
     values = {**company, "device_id": device.id, "person_id": person_id, "start_time": start, "end_time": end}
     try:
         # The database's overlap rule is the arbiter (and the only one under races).
-        span = connection.execute(_INSERT_SPAN, values).one()
+        span = run.record(_INSERT_SPAN, values)
     except IntegrityError as error:
         raise Conflict("DEVICE_RESERVED", "the device is held or booked by someone else in that span") from error
     _schedule(tenant, device.id, now, start, end)
     if start <= now:
-        _hand_over(connection, device, person)
+        _hand_over(run, device, person)
     return _span(span), _device(device)
 
 
@@ -271,21 +281,21 @@ def release(tenant: Tenant, ownership_id: int) -> tuple[Ownership, Device]:
     tenant.require_write()
     if not 0 < ownership_id <= MAX_ID:
         raise NotFound(NOT_FOUND)
-    connection = tenant.session.connection()
+    run = Reader.of(tenant.session)
     params = {"company_id": tenant.company_id, "span_id": ownership_id}
-    span = connection.execute(_SPAN, params).one_or_none()
+    span = run.record(_SPAN, params)
     if span is None or tenant.caller.person_id not in (None, span.person_id):
         raise NotFound(NOT_FOUND)
-    device = connection.execute(_DEVICE_BY_ID, {"device_id": span.device_id}).one()
-    span = connection.execute(_SPAN, params).one()  # again, now that the device is locked
+    device = run.record(_DEVICE_BY_ID, {"device_id": span.device_id})
+    span = run.record(_SPAN, params)  # again, now that the device is locked
     now = utcnow()
     if span.end_time is not None and span.end_time <= now:
         raise Conflict("ALREADY_RELEASED", "this ownership has already ended")
     started = span.start_time <= now
     end = now if started else span.start_time
-    connection.execute(_END_SPAN, {"span_id": span.id, "end_time": end})
+    run.execute(_END_SPAN, {"span_id": span.id, "end_time": end})
     if started and device.holder_id == span.person_id:
-        _hand_over(connection, device, None)
+        _hand_over(run, device, None)
     released = _span(span)
     released.end_time = end
     return released, _device(device)

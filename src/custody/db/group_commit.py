@@ -1,0 +1,150 @@
+"""Group commit for SQLite: the hot writes of one process share transactions.
+
+SQLite has one writer at a time per file. Writing each request in its own transaction costs, in
+that one writer's time, a trip through the write gate (a wake-up of another process or thread),
+`BEGIN IMMEDIATE`, and a `COMMIT` that writes the changed pages to the WAL and syncs it. Under
+load most of that is per transaction, not per write, and a writer in a worker thread also waits
+for the event loop to let go of the GIL while every other writer waits for it.
+
+So a process queues its hot writes and a drain task on the event loop writes all that are queued
+at once: the gate is taken (waiting for it in a thread when another process holds it, during
+which more writes queue up), then one transaction runs each write in its own savepoint, in the
+order they came, and commits once. A write that raises rolls back to its savepoint and gets its
+own error; the others are untouched. Nobody hears of success before the one `COMMIT` is done, so
+a 2xx still means the write is on disk (with `synchronous=FULL`), and each write sees exactly
+what the ones before it did, as if they had run one after the other."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+from anyio import to_thread
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from custody.db.engine import Database, WriteGate
+
+T = TypeVar("T")
+# Writes per transaction at most: bounds how long one process holds the gate while the other
+# processes' writers wait.
+MAX_BATCH = 64
+# ... and seconds of writing per transaction at most (large writes, e.g. report batches).
+MAX_HOLD = 0.02
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+Queued = tuple[Callable[[Session], Any], "asyncio.Future[Any]"]
+
+
+class GroupCommit:
+    """The group commit of one SQLite database in one event loop (see the module)."""
+
+    def __init__(self, db: Database, gate: WriteGate) -> None:
+        self._db = db
+        self._gate = gate
+        self._queue: list[Queued] = []
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a savepoint of the next group transaction; return its result once that
+        transaction has committed, or raise what `work` raised (nothing of it is kept)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._drain_task is None:
+            # A task, not a call: it starts after the requests already runnable have queued too.
+            self._drain_task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            taken_last = False
+            while self._queue:
+                # Right after its own commit, a process waits its turn like everyone else: a waiter
+                # of another process, woken by that commit, must not lose the gate to it again.
+                if taken_last or not self._gate.take(wait=False):
+                    await to_thread.run_sync(self._gate.take)  # writes keep queueing meanwhile
+                taken_last = True
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
+                try:
+                    try:
+                        outcomes = self._write(batch, patient=False)
+                    except _Busy:  # wait for that writer in a thread; the loop goes on serving
+                        outcomes = await to_thread.run_sync(partial(self._write, batch, patient=True))
+                except BaseException:  # interrupted (e.g. shutdown): nothing was kept, nobody waits for ever
+                    for _, future in batch + self._queue:
+                        future.cancel()
+                    raise
+                finally:
+                    self._gate.give_back()
+                self._queue[:0] = batch[len(outcomes) :]  # what the time limit left for the next one
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=False):
+                    if future.done():  # its request was cancelled
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._drain_task = None
+
+    def _write(self, batch: list[Queued], *, patient: bool) -> list[Outcome]:
+        """Write the batch, or as much of it as fits in `MAX_HOLD` seconds (at least one), in one
+        transaction; the outcome of each write it ran, in order. Not `patient`, it raises `_Busy`
+        at once, having written nothing, where BEGIN would wait for a writer that bypassed the gate."""
+        outcomes: list[Outcome] = []
+        started = time.monotonic()
+        try:
+            with self._db.write_connection(patient=patient) as connection:
+                try:
+                    transaction = connection.begin()
+                except OperationalError as error:
+                    if not patient and _is_busy(error):
+                        raise _Busy from error
+                    raise
+                with transaction:
+                    for work, future in batch:
+                        if outcomes and time.monotonic() - started > MAX_HOLD:
+                            break
+                        if future.done():  # cancelled before it ran: it does nothing
+                            outcomes.append((False, None))
+                            continue
+                        # Each write its own session, in a savepoint of the shared transaction.
+                        with Session(connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+                            try:
+                                with s.begin():
+                                    outcomes.append((True, work(s)))
+                            except Exception as error:
+                                outcomes.append((False, error))
+        except _Busy:
+            raise
+        except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+            return [(False, error)] * max(1, len(outcomes))
+        return outcomes
+
+
+class _Busy(Exception):
+    """Another writer holds SQLite's write lock without the gate (e.g. the `sqlite3` shell)."""
+
+
+def _is_busy(error: OperationalError) -> bool:
+    return (getattr(error.orig, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+
+
+_groups: WeakKeyDictionary[asyncio.AbstractEventLoop, WeakKeyDictionary[Database, GroupCommit]] = WeakKeyDictionary()
+
+
+def group_commit(db: Database) -> GroupCommit | None:
+    """The running loop's group commit for `db`; None where there is none to have (PostgreSQL,
+    whose writers run concurrently, or SQLite in memory)."""
+    if db.gate is None:
+        return None
+    per_db = _groups.setdefault(asyncio.get_running_loop(), WeakKeyDictionary())
+    group = per_db.get(db)
+    if group is None:
+        group = per_db[db] = GroupCommit(db, db.gate)
+    return group
