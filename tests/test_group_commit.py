@@ -57,7 +57,7 @@ def test_writes_queued_together_commit_together_in_order(db: Database) -> None:
     async def main() -> list[int]:
         group = group_commit(db)
         assert group is not None
-        return await asyncio.gather(*(group.run(insert(f"n{i}")) for i in range(10)))
+        return list(await asyncio.gather(*(group.run(insert(f"n{i}")) for i in range(10))))
 
     # Each write saw the ones queued before it, as if they had run one after the other.
     assert asyncio.run(main()) == list(range(1, 11))
@@ -112,7 +112,8 @@ def test_nobody_hears_of_success_before_the_commit(db: Database) -> None:
             session.execute(text("CREATE TABLE IF NOT EXISTS child (p INTEGER REFERENCES note (id))"))
             session.execute(text("INSERT INTO child (p) VALUES (999)"))
 
-        return await asyncio.gather(group.run(insert("kept?")), group.run(deferred_violation), return_exceptions=True)
+        writes = [group.run(insert("kept?")), group.run(deferred_violation)]
+        return list(await asyncio.gather(*writes, return_exceptions=True))
 
     results = asyncio.run(main())
     assert all(isinstance(r, Exception) and "FOREIGN KEY" in str(r) for r in results)

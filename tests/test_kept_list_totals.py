@@ -112,7 +112,7 @@ def test_pages_are_the_plain_querys_pages(db: Database) -> None:
         for kind in (None, "TABLET", "LAPTOP"):
             which = f"= '{kind}'" if kind else f"IN {kinds}"
             plain = f"SELECT hex_id FROM device WHERE company_id = {company} AND deleted_at IS NULL AND type {which}"
-            expected = [row[0] for row in reader.rows(text(plain + " ORDER BY id"), {})]  # type: ignore[arg-type]
+            expected = [row[0] for row in reader.rows(text(plain + " ORDER BY id"), {})]
             for per_page, page in ((7, 1), (7, 4), (20, 2), (20, 50)):
                 query = management.DeviceFilter(page=page, per_page=per_page, type=kind)
                 found = management.list_devices(snapshot, query)

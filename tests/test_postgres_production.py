@@ -80,12 +80,12 @@ def test_a_read_snapshot_sees_one_instant(db: Database) -> None:
         session.execute(text("DELETE FROM snapshot_probe"))
     probe = text("SELECT count(*) FROM snapshot_probe")
     with db.snapshot() as reader:
-        before = reader.rows(probe, {})  # type: ignore[arg-type]
+        before = reader.rows(probe, {})
         with db.write() as session:
             session.execute(text("INSERT INTO snapshot_probe VALUES (1)"))
-        assert reader.rows(probe, {}) == before  # type: ignore[arg-type]
+        assert reader.rows(probe, {}) == before
     with db.snapshot() as reader:
-        assert reader.rows(probe, {}) == [(1,)]  # type: ignore[arg-type]
+        assert reader.rows(probe, {}) == [(1,)]
     with db.write() as session:
         session.execute(text("DROP TABLE snapshot_probe"))
 

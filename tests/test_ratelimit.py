@@ -21,7 +21,6 @@ import sqlalchemy.exc
 from anyio import to_thread
 from sqlalchemy import select
 
-from custody import ratelimit
 from custody.config import Settings
 from custody.db.engine import Database
 from custody.db.models import RateWindow
