@@ -11,11 +11,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from custody.db import group_commit as group_commit_module
 from custody.db.engine import Database
 from custody.db.group_commit import MAX_BATCH, group_commit
+from custody.db.models import RateWindow
+
+
+@pytest.fixture(autouse=True)
+def patient_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's time limit that no test reaches, however slow its first statements (compiling,
+    caches): what a test queues at once is one batch, unless it sets its own limit."""
+    monkeypatch.setattr(group_commit_module, "MAX_HOLD", 60.0)
 
 
 @pytest.fixture
@@ -77,6 +86,40 @@ def test_a_failing_write_is_undone_alone_and_gets_its_own_error(db: Database) ->
     assert isinstance(second, Exception) and "UNIQUE" in str(second)
     assert third == 2  # the failed write left nothing behind for it to see
     assert bodies(db) == ["a", "b"]
+
+
+def test_a_failed_flush_fails_alone_and_the_writes_before_it_run_again(tmp_path: Path) -> None:
+    """A session whose flush fails rolls back the shared transaction: that write gets its error,
+    the ones before it, whose work was lost, are run again, and nobody hears of a lost success."""
+    db = Database(f"sqlite:///{tmp_path / 'fleet.sqlite3'}")
+    db.upgrade()
+    runs: list[int] = []
+
+    def window(n: int) -> Any:
+        def work(session: Session) -> int:
+            runs.append(n)
+            session.add(RateWindow(key_id=1, window=n, n=1))
+            return n
+
+        return work
+
+    async def main() -> list[Any]:
+        group = group_commit(db)
+        assert group is not None
+        # The third collides with the second at its flush.
+        writes = [group.run(window(n)) for n in (1, 2, 2, 3)]
+        return list(await asyncio.gather(*writes, return_exceptions=True))
+
+    try:
+        first, second, third, fourth = asyncio.run(main())
+        assert (first, second, fourth) == (1, 2, 3)
+        assert isinstance(third, IntegrityError)
+        assert runs == [1, 2, 2, 1, 2, 3]
+        with db.read() as session:
+            stored = session.execute(text('SELECT "window" FROM rate_window ORDER BY 1')).scalars().all()
+        assert stored == [1, 2, 3]
+    finally:
+        db.dispose()
 
 
 @pytest.mark.parametrize(("hold", "batches"), [(60.0, 3), (0.0, 2 * MAX_BATCH + 1)])
