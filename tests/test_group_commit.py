@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from custody.db import group_commit as group_commit_module
 from custody.db.engine import Database
 from custody.db.group_commit import MAX_BATCH, group_commit
 from custody.db.models import RateWindow
+from tests.foreign_writer import awaited_behind_a_foreign_writer
 
 
 @pytest.fixture(autouse=True)
@@ -166,34 +165,15 @@ def test_nobody_hears_of_success_before_the_commit(db: Database) -> None:
 def test_a_writer_outside_the_gate_is_waited_for_off_the_loop(db: Database) -> None:
     path = db.engine.url.database
     assert path
-    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN IMMEDIATE")  # e.g. the sqlite3 shell, which knows nothing of the gate
-    release = threading.Timer(0.3, blocker.rollback)
-
-    async def main() -> tuple[int, int]:
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.create_task(tick())
-        release.start()
-        group = group_commit(db)
-        assert group is not None
-        result = await group.run(insert("after"))
-        ticker.cancel()
-        return result, ticks
-
-    try:
-        result, ticks = asyncio.run(main())
-    finally:
-        release.join()
-        blocker.close()
+    result, ticks = awaited_behind_a_foreign_writer(path, lambda: _run(db, insert("after")))
     assert result == 1
     assert ticks >= 10  # the loop kept serving while the write waited about 0.3 s
+
+
+async def _run(db: Database, work: Any) -> Any:
+    group = group_commit(db)
+    assert group is not None
+    return await group.run(work)
 
 
 def test_postgresql_has_no_group_commit() -> None:

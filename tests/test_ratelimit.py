@@ -25,6 +25,7 @@ from custody.config import Settings
 from custody.db.engine import Database
 from custody.db.models import RateWindow
 from custody.ratelimit import UNLIMITED, RateLimiter, RateResult, rate_limit_headers
+from tests.foreign_writer import awaited_behind_a_foreign_writer
 
 WINDOW = 60
 
@@ -249,31 +250,8 @@ def test_a_hit_that_must_wait_for_the_sqlite_write_lock_waits_off_the_loop(sqlit
     path = sqlite_db.engine.url.database
     assert path
     limiter = RateLimiter(sqlite_db, 10, WINDOW, clock=Clock(window_start()))
-    limiter.hit_blocking(new_key())  # the window's first hit prunes, in a thread anyway
-    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN IMMEDIATE")  # another process's long write transaction
-    release = threading.Timer(0.3, blocker.rollback)
-
-    async def hit_while_ticking() -> tuple[RateResult, int]:
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.create_task(tick())
-        release.start()
-        result = await limiter.hit(new_key())
-        ticker.cancel()
-        return result, ticks
-
-    try:
-        result, ticks = asyncio.run(hit_while_ticking())
-    finally:
-        release.join()
-        blocker.close()
+    limiter.hit_blocking(new_key())  # the window's first hit prunes
+    result, ticks = awaited_behind_a_foreign_writer(path, lambda: limiter.hit(new_key()))
     assert result.allowed
     assert ticks >= 10  # the loop kept serving while the hit waited about 0.3 s for the lock
 
