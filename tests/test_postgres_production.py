@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import MutableMapping
+from typing import Any
+
 import psycopg
 import pytest
+from anyio import to_thread
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from custody.apis.errors import classify
-from custody.db.engine import STATEMENT_TIMEOUT_MS, WRITE_ATTEMPTS, Database
+from custody.app import create_app
+from custody.config import Settings
+from custody.db.engine import POSTGRES_THREADS, STATEMENT_TIMEOUT_MS, WRITE_ATTEMPTS, Database
 
 
 def _conflict(kind: type[psycopg.Error]) -> OperationalError:
@@ -99,3 +106,33 @@ def test_a_snapshot_leaves_its_connection_as_it_found_it(backend: str, db: Datab
         used = reader._cursor.connection  # the pooled psycopg connection itself
         assert (used.isolation_level, used.read_only) == (psycopg.IsolationLevel.REPEATABLE_READ, True)
     assert (used.isolation_level, used.read_only) == (None, None)
+
+
+def test_postgresql_work_runs_on_few_threads(db: Database) -> None:
+    """On PostgreSQL a worker runs its database work on POSTGRES_THREADS threads (more would only
+    queue for the GIL); on SQLite the default stays (reads run on the loop)."""
+
+    async def main() -> float:
+        app = create_app(Settings.from_env(), db)
+        sent: list[str] = []
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+        async def receive() -> dict[str, str]:
+            return next(messages)
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message["type"])
+            if message["type"] == "lifespan.startup.complete":
+                seen.append(to_thread.current_default_thread_limiter().total_tokens)
+
+        seen: list[float] = []
+        await app({"type": "lifespan"}, receive, send)
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        return seen[0]
+
+    default = asyncio.run(_default_threads())
+    assert asyncio.run(main()) == (POSTGRES_THREADS if db.dialect == "postgresql" else default)
+
+
+async def _default_threads() -> float:
+    return to_thread.current_default_thread_limiter().total_tokens

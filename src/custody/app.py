@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from anyio import to_thread
+
 from custody.apis.company_devices.app import create_company_devices_app
 from custody.apis.company_devices.fast import FastList
 from custody.apis.device_management.app import create_device_management_app
 from custody.apis.ownership.app import create_ownership_app
 from custody.config import Settings
-from custody.db.engine import Database
+from custody.db.engine import POSTGRES_THREADS, Database
 from custody.ratelimit import RateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -47,6 +49,8 @@ class Custody:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.db.dialect == "postgresql":  # see POSTGRES_THREADS
+                    to_thread.current_default_thread_limiter().total_tokens = POSTGRES_THREADS
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.db.dispose()
