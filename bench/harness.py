@@ -45,7 +45,9 @@ def serving(argv: list[str], env: dict[str, str], port: int, probe: str) -> Iter
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                    # Stopped first: a server whose workers crash in a loop never closes its stderr.
+                    process.kill()
+                    error = process.communicate()[1].decode(errors="replace")
                     raise RuntimeError(f"server did not start: {argv}\n{error[-2000:]}") from None
                 time.sleep(0.2)
         yield process
