@@ -1,13 +1,14 @@
-"""`CUSTODY_SQLITE_SYNCHRONOUS`: how SQLite commits, read from the environment and applied."""
+"""How SQLite runs: `CUSTODY_SQLITE_SYNCHRONOUS` (read from the environment and applied) and the page cache."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from custody.config import Settings
-from custody.db.engine import Database
+from custody.db.engine import SQLITE_PAGE_CACHE_KIB, Database
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "FULL"), ("normal", "NORMAL"), (" FULL ", "FULL")])
@@ -31,5 +32,16 @@ def test_every_connection_commits_that_way(tmp_path: Path, mode: str, level: int
     try:
         with db.write() as session:
             assert session.connection().exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        db.dispose()
+
+
+def test_every_connection_keeps_a_larger_page_cache(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'fleet.sqlite3'}")
+    try:
+        with db.read() as session:
+            assert session.connection().exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_PAGE_CACHE_KIB
+        with db.snapshot() as reader:
+            assert reader.rows(text("PRAGMA cache_size"), {}) == [(-SQLITE_PAGE_CACHE_KIB,)]
     finally:
         db.dispose()
