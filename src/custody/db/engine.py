@@ -24,11 +24,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# SQLite's page cache per connection (its default is 2 MB). At a million devices the indexes a take
-# or a release walks no longer fit in 2 MB, and every page missed is a read from the OS cache: with
-# 32 MB take/release ran 373 -> 726 ops/s and workers stayed near 110 MB. A cache fills only as
-# pages are read, and most requests of a worker run on one or two connections.
-SQLITE_PAGE_CACHE_KIB = 32 * 1024
 # PostgreSQL: a statement that runs longer is cancelled (a stuck query must not hold a worker and
 # its locks for ever); `custody import` lifts it for its own transaction.
 STATEMENT_TIMEOUT_MS = 30_000
@@ -71,7 +66,6 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL: a 2xx means the write is on disk
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_PAGE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
