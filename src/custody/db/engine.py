@@ -102,47 +102,29 @@ class WriteGate:
         self._process = threading.Lock()
         self._loose_fd: int | None = None  # the file description of `take`, which no thread owns
 
+    def _open(self) -> int:
+        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
     def _fd(self) -> int:
         fd: int | None = getattr(self._local, "fd", None)
         if fd is None:
             # One open file description per thread: flocks of different descriptions exclude each other.
-            fd = self._local.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._local.fd = self._open()
             self._local.depth = 0
         return fd
 
-    def acquire(self, *, wait: bool = True) -> bool:
-        """Take the gate (re-entrant within a thread); without `wait`, only if it is free now."""
-        fd = self._fd()
-        if self._local.depth == 0:
-            # The process's writers first queue on a lock that wakes one of them at a time; only
-            # its holder waits on the flock, which wakes every waiter when it is released.
-            if not self._process.acquire(blocking=wait):
-                return False
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BaseException:
-                self._process.release()
-                if wait:
-                    raise
-                return False
-        self._local.depth += 1
-        return True
+    def _loose(self) -> int:
+        if self._loose_fd is None:
+            self._loose_fd = self._open()
+        return self._loose_fd
 
-    def release(self) -> None:
-        self._local.depth -= 1
-        if self._local.depth == 0:
-            fcntl.flock(self._fd(), fcntl.LOCK_UN)
-            self._process.release()
-
-    def take(self, *, wait: bool = True) -> bool:
-        """Take the gate for a holder that is not a thread (a `GroupCommit` waits for it in one
-        thread and writes in another): not re-entrant, and `give_back` may come from any thread."""
+    def _lock(self, fd: Callable[[], int], *, wait: bool) -> bool:
+        # The process's writers first queue on a lock that wakes one of them at a time; only its
+        # holder waits on the flock, which wakes every waiter when it is released.
         if not self._process.acquire(blocking=wait):
             return False
         try:
-            if self._loose_fd is None:
-                self._loose_fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._loose_fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BaseException:
             self._process.release()
             if wait:
@@ -150,10 +132,30 @@ class WriteGate:
             return False
         return True
 
-    def give_back(self) -> None:
-        assert self._loose_fd is not None
-        fcntl.flock(self._loose_fd, fcntl.LOCK_UN)
+    def _unlock(self, fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
         self._process.release()
+
+    def acquire(self, *, wait: bool = True) -> bool:
+        """Take the gate (re-entrant within a thread); without `wait`, only if it is free now."""
+        self._fd()
+        if self._local.depth == 0 and not self._lock(self._fd, wait=wait):
+            return False
+        self._local.depth += 1
+        return True
+
+    def release(self) -> None:
+        self._local.depth -= 1
+        if self._local.depth == 0:
+            self._unlock(self._fd())
+
+    def take(self, *, wait: bool = True) -> bool:
+        """Take the gate for a holder that is not a thread (a `GroupCommit` waits for it in one
+        thread and writes in another): not re-entrant, and `give_back` may come from any thread."""
+        return self._lock(self._loose, wait=wait)
+
+    def give_back(self) -> None:
+        self._unlock(self._loose())
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -219,18 +221,21 @@ class Reader:
             raise DBAPIError.instance(prepared.sql, args, error, self._dialect.loaded_dbapi.Error) from error
         return prepared
 
-    def rows(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def _fetch(self, statement: ClauseElement, params: dict[str, Any]) -> tuple[Prepared, list[tuple[Any, ...]]]:
         prepared = self._run(statement, params)
         rows = self._cursor.fetchall()
         if prepared.results is None:
-            return list(rows)
+            return prepared, list(rows)
         results = prepared.results
-        return [tuple(v if p is None else p(v) for p, v in zip(results, row, strict=True)) for row in rows]
+        return prepared, [tuple(v if p is None else p(v) for p, v in zip(results, row, strict=True)) for row in rows]
+
+    def rows(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self._fetch(statement, params)[1]
 
     def records(self, statement: ClauseElement, params: dict[str, Any]) -> list[Any]:
         """`rows` as named tuples (`row.id`)."""
-        record = prepare(statement, self._dialect).record
-        return [record._make(row) for row in self.rows(statement, params)]
+        prepared, rows = self._fetch(statement, params)
+        return [prepared.record._make(row) for row in rows]
 
     def record(self, statement: ClauseElement, params: dict[str, Any]) -> Any:
         """The one record, or None."""
@@ -305,12 +310,11 @@ class Database:
         with gate, Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def write_connection(self, *, patient: bool = True) -> Connection:
+    def write_connection(self) -> Connection:
         """A connection whose transactions write (SQLite: `BEGIN IMMEDIATE`), for callers that hold
-        the gate themselves (`GroupCommit`). Not `patient`, its BEGIN fails at once (SQLITE_BUSY)
-        where it would wait for another writer's lock."""
-        connection = self._writer.connect()
-        return connection if patient else connection.execution_options(custody_impatient=True)
+        the gate themselves (`GroupCommit`). With the execution option `custody_impatient`, its
+        BEGIN fails at once (SQLITE_BUSY) where it would wait for another writer's lock."""
+        return self._writer.connect()
 
     @contextmanager
     def bulk_write(self) -> Iterator[Session]:
