@@ -15,6 +15,7 @@ from sqlalchemy import Select, text
 from custody.db.engine import Database
 from custody.domain import devices
 from custody.domain.devices import BLOCK, BLOCK_BITS, DeviceChanges, DeviceQuery, DeviceSpec, _block_page
+from custody.domain.keys import create_key, hash_token
 from custody.domain.people import create_company
 from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
 
@@ -80,7 +81,10 @@ def offsets_to_check(ids: list[int], rng: random.Random) -> list[int]:
 
 def check_pages(db: Database, caller: Caller, rng: random.Random) -> int:
     """Every checked page, of every filter, equals the reference's slice: through `list_devices` on
-    the read snapshot and on a session, and through each direction of the block statement."""
+    the read snapshot and on a session, through each direction of the block statement, and on
+    PostgreSQL through `keyed_page` (whose one statement picks the direction itself)."""
+    with db.write() as session:
+        token_hash = hash_token(create_key(Tenant(session, caller), person_id=None, read_only=True)[1])
     checked = 0
     for status in FILTERS:
         expected_all = reference(db, caller.company_id, status)
@@ -98,6 +102,10 @@ def check_pages(db: Database, caller: Caller, rng: random.Random) -> int:
                         statement = _block_page(status is not None, from_end)  # not through the spy
                         docs = [row[0] for row in snapshot.rows(statement, params)]
                         assert docs == expected[0], (status, offset, limit, from_end)
+                if db.dialect == "postgresql":
+                    with db.statement() as reader:
+                        keyed = devices.keyed_page(reader, token_hash, query)
+                    assert keyed is not None and keyed[1:] == expected, (status, offset, limit)
                 checked += 1
         with db.read() as session:  # the ORM session's path binds its parameters itself
             for offset in (BLOCK, total // 2, total - 50):

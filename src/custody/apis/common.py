@@ -96,7 +96,7 @@ async def require_key(connection: ASGIConnection, _: BaseRouteHandler) -> None: 
     header = connection.headers.get("authorization")
 
     def lookup() -> Caller | None:
-        with db.snapshot() as reader:
+        with db.statement() as reader:  # one statement: one round trip
             return authenticate(reader, header)
 
     caller = await off_loop(db, lookup)

@@ -198,10 +198,12 @@ class Reader:
     where their types say so (datetimes); DBAPI errors are raised as SQLAlchemy's, as `execute`
     would."""
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+    def __init__(self, cursor: Any, dialect: Dialect, *, binary: bool = False) -> None:
         self._cursor = cursor
         self._dialect = dialect
         self.dialect = dialect.name
+        # psycopg: results in binary form (arrays of documents come without quoting and escapes).
+        self._options = {"binary": True} if binary else {}
 
     @classmethod
     def of(cls, session: Session) -> Reader:
@@ -216,7 +218,7 @@ class Reader:
             values[name] = process(values[name])
         args = values if prepared.order is None else tuple(values[name] for name in prepared.order)
         try:
-            self._cursor.execute(prepared.sql, args)
+            self._cursor.execute(prepared.sql, args, **self._options)
         except self._dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(prepared.sql, args, error, self._dialect.loaded_dbapi.Error) from error
         return prepared
@@ -303,6 +305,27 @@ class Database:
             if self.dialect != "sqlite":
                 driver.isolation_level = driver.read_only = None  # the pool's other users get the default
             connection.close()  # back to the pool
+
+    @contextmanager
+    def statement(self) -> Iterator[Reader]:
+        """A reader for one statement, which sees one instant on its own, so it needs no
+        transaction: on PostgreSQL the connection is in autocommit, so a read that is one statement
+        is one round trip (no BEGIN, no ROLLBACK), and results come in binary form. SQLite's driver
+        is in autocommit already (`_on_connect`)."""
+        connection = self.engine.raw_connection()
+        driver: Any = connection.driver_connection
+        postgres = self.dialect != "sqlite"
+        if postgres:
+            driver.autocommit = True  # a local flag: no round trip
+        try:
+            yield Reader(connection.cursor(), self.engine.dialect, binary=postgres)
+        finally:
+            if postgres:
+                try:  # a failed statement in autocommit leaves no transaction behind
+                    driver.autocommit = False
+                except psycopg.Error:  # a broken connection: never back to the pool in autocommit
+                    connection.invalidate()
+            connection.close()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

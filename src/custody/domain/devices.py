@@ -6,17 +6,37 @@ import functools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+from typing import cast as cast_type
 
-from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, cast, column, func, literal, select, table
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    table,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
+from custody.db.engine import Reader
 from custody.db.models import Device, DeviceBlockCount, DeviceCount, PurchaseOrder
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.errors import Conflict, NotFound
 from custody.domain.fields import check_text
+from custody.domain.keys import AUTH, KEY_COMPANY, caller_by_hash, caller_of
 from custody.domain.ownership import end_all_for_device, resolve_person, set_holder
-from custody.domain.tenancy import MAX_ID, Tenant, TenantSnapshot
+from custody.domain.tenancy import MAX_ID, Caller, Tenant, TenantSnapshot
 from custody.domain.timefmt import utcnow
 
 # Columns a client may set directly (the company devices API's writable keys).
@@ -307,7 +327,7 @@ def _block_page(status: bool, from_end: bool) -> Select[Any]:
         select(blocks.c.block, (offset - blocks.c.before).label("skip"))
         .where(blocks.c.before <= offset, blocks.c.before + blocks.c.n > offset)
         .limit(1)
-        .cte("start")
+        .cte("start", nesting=True)  # in its page's own WITH, which `_keyed_statement` nests
     )
     first_id = select(start.c.block * BLOCK).scalar_subquery()
     # No start block (a concurrent delete moved the end before the offset): first_id is NULL and
@@ -322,28 +342,103 @@ def like_pattern(word: str) -> str:
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+@dataclass(frozen=True, slots=True)
+class _ListPlan:
+    """A list query's statement shape and parameters (without `:company_id`)."""
+
+    status: bool
+    user: bool
+    search: Search
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, query: DeviceQuery, dialect: str) -> _ListPlan | None:
+        """None when no device can match (a holder id no row can have)."""
+        search = Search.parse(query.search, dialect)
+        if query.user_id is not None and not 0 < query.user_id <= MAX_ID:
+            return None
+        params: dict[str, Any] = {
+            "limit": query.limit,
+            # Past any real total the page is empty anyway; the cap keeps OFFSET + LIMIT within 64 bits.
+            "offset": min(query.offset, OFFSET_CAP),
+            "client_status": query.client_status,
+            "user_id": query.user_id,
+            **search.params,
+        }
+        return cls(query.client_status is not None, query.user_id is not None, search, params)
+
+    @property
+    def statements(self) -> tuple[Select[Any], Select[Any]]:
+        return _list_statements(self.status, self.user, *self.search.shape)
+
+    @property
+    def by_blocks(self) -> bool:
+        """Kept block counts serve a deep page of this filter (`_block_page`)."""
+        return self.params["offset"] >= BLOCK and not self.user and self.search.shape == (False, 0)
+
+
 def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[str], int]:
     """A page of stored items in id order, and the exact number of matches before paging
     (search: see `Search`). Without a holder or search filter, a page at an offset of BLOCK or more
     starts from the kept block counts (`_block_page`), not by stepping through every row before it."""
-    search = Search.parse(query.search, tenant.dialect)
-    if query.user_id is not None and not 0 < query.user_id <= MAX_ID:
-        return [], 0  # no such holder can exist
-    params: dict[str, Any] = {
-        "limit": query.limit,
-        # Past any real total the page is empty anyway; the cap keeps OFFSET + LIMIT within 64 bits.
-        "offset": min(query.offset, OFFSET_CAP),
-        "client_status": query.client_status,
-        "user_id": query.user_id,
-        **search.params,
-    }
-    status = query.client_status is not None
-    page, count = _list_statements(status, query.user_id is not None, *search.shape)
+    plan = _ListPlan.of(query, tenant.dialect)
+    if plan is None:
+        return [], 0
+    params = plan.params
+    page, count = plan.statements
     total = int(tenant.rows(count, params)[0][0])
     if params["offset"] >= total:
         return [], total  # past the end: stepping through every match would only find nothing
-    if params["offset"] >= BLOCK and query.user_id is None and search.shape == (False, 0):
-        # Kept block counts serve this filter: start from the nearer end of the list.
-        page = _block_page(status, from_end=2 * params["offset"] >= total)
+    if plan.by_blocks:  # start from the nearer end of the list
+        page = _block_page(plan.status, from_end=2 * params["offset"] >= total)
     docs = [row[0] for row in tenant.rows(page, params)]
     return docs, total
+
+
+def keyed_page(reader: Reader, token_hash: str, query: DeviceQuery) -> tuple[Caller, list[str], int] | None:
+    """PostgreSQL: `authenticate` and `list_devices` in one statement, for a reader in autocommit
+    (`Database.statement`): one round trip, against five for a snapshot's BEGIN, key, total, page
+    and ROLLBACK, which under load cost the server more than the page itself. None without a live
+    key. The same statements as `list_devices`, their `:company_id` taken from the key."""
+    plan = _ListPlan.of(query, reader.dialect)
+    if plan is None:
+        caller = caller_by_hash(reader, token_hash)
+        return None if caller is None else (caller, [], 0)
+    statement = _keyed_statement(plan.status, plan.user, *plan.search.shape, plan.by_blocks)
+    row = reader.record(statement, {**plan.params, "token_hash": token_hash})
+    if row is None:
+        return None
+    return caller_of(row.id, row.company_id, row.person_id, row.scope), list(row.docs or ()), int(row.total)
+
+
+def _of_the_key(statement: Select[Any]) -> Select[Any]:
+    """The statement with its `:company_id` replaced by the company of the key `:token_hash`."""
+
+    def swap(element: ExternallyTraversible, **_: Any) -> ExternallyTraversible | None:
+        return KEY_COMPANY if isinstance(element, BindParameter) and element.key == "company_id" else None
+
+    return cast_type(Select[Any], replacement_traverse(statement, {}, swap))
+
+
+@functools.cache
+def _keyed_statement(status: bool, user: bool, fts: bool, likes: int, by_blocks: bool) -> Select[Any]:
+    """The key's row, the total and, unless the offset is past it, the page as an array. The
+    page's subqueries in the CASE run only when their branch is taken: for a block page, the one
+    that starts from the nearer end."""
+    page, count = _list_statements(status, user, fts, likes)
+    key = AUTH.subquery("caller")
+    total = select(_of_the_key(count).scalar_subquery().label("n")).subquery("total")
+    offset = bindparam("offset", type_=BigInteger)
+
+    def docs(statement: Select[Any]) -> Any:
+        return func.array(_of_the_key(statement).scalar_subquery(), type_=ARRAY(Text))
+
+    if by_blocks:
+        # `2 * offset >= n` without the product, which overflows a bigint at OFFSET_CAP (PostgreSQL
+        # folds constants when it plans, whichever branch runs).
+        nearer_end = offset >= total.c.n - offset
+        pages = [(offset >= total.c.n, None), (nearer_end, docs(_block_page(status, from_end=True)))]
+        items = case(*pages, else_=docs(_block_page(status, from_end=False)))
+    else:
+        items = case((offset < total.c.n, docs(page)), else_=None)
+    return select(*key.c, total.c.n.label("total"), items.label("docs")).select_from(key).join(total, true())

@@ -73,9 +73,16 @@ def revoke_key(session: Session, token_or_prefix: str) -> ApiKey:
 
 
 _key = ApiKey.__table__.c
-_AUTH = select(_key.id, _key.company_id, _key.person_id, _key.scope).where(
-    _key.token_hash == bindparam("token_hash"), _key.revoked_at.is_(None)
-)
+_LIVE = (_key.token_hash == bindparam("token_hash"), _key.revoked_at.is_(None))
+# The live key of `:token_hash`: what `authenticate` reads, and what a statement that also reads
+# the caller's data (`devices.keyed_page`) selects, its columns in `caller_of`'s order.
+AUTH = select(_key.id, _key.company_id, _key.person_id, _key.scope).where(*_LIVE)
+# The company of that key, for such a statement's `:company_id`: NULL, and so nothing, without one.
+KEY_COMPANY = select(_key.company_id).where(*_LIVE).scalar_subquery()
+
+
+def caller_of(key_id: int, company_id: int, person_id: int | None, scope: str) -> Caller:
+    return Caller(company_id=company_id, person_id=person_id, can_write=scope == "write", key_id=key_id)
 
 
 def authenticate(reader: Reader, authorization: str | None) -> Caller | None:
@@ -84,8 +91,9 @@ def authenticate(reader: Reader, authorization: str | None) -> Caller | None:
     token = bearer_token(authorization, TOKEN_PREFIX)
     if token is None:
         return None
-    rows = reader.rows(_AUTH, {"token_hash": hash_token(token)})
-    if not rows:
-        return None
-    key_id, company_id, person_id, scope = rows[0]
-    return Caller(company_id=company_id, person_id=person_id, can_write=scope == "write", key_id=key_id)
+    return caller_by_hash(reader, hash_token(token))
+
+
+def caller_by_hash(reader: Reader, token_hash: str) -> Caller | None:
+    rows = reader.rows(AUTH, {"token_hash": token_hash})
+    return caller_of(*rows[0]) if rows else None

@@ -94,7 +94,7 @@ async def require_device_token(connection: ASGIConnection, _: BaseRouteHandler) 
     header = connection.headers.get("authorization")
 
     def lookup() -> DeviceCaller | None:
-        with db.snapshot() as reader:
+        with db.statement() as reader:  # one statement: one round trip
             return authenticate_device(reader, header)
 
     device = await off_loop(db, lookup)

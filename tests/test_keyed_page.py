@@ -1,0 +1,112 @@
+"""One-statement reads: `Database.statement` runs outside any transaction (on PostgreSQL, one
+round trip: no BEGIN, no ROLLBACK) and returns its connection to the pool as it found it; and on
+PostgreSQL `keyed_page` answers as `authenticate` then `list_devices` do, in one statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+
+from custody.db.engine import Database
+from custody.domain.devices import DeviceQuery, DeviceSpec, create_devices, keyed_page, list_devices
+from custody.domain.keys import authenticate, hash_token, revoke_key
+from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
+from tests.conftest import Company, new_company
+
+
+def _in_transaction(reader: Any) -> bool:
+    driver = reader._cursor.connection
+    if isinstance(driver, psycopg.Connection):
+        return driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    return bool(driver.in_transaction)
+
+
+def test_a_statement_runs_outside_a_transaction(db: Database) -> None:
+    with db.statement() as reader:
+        assert reader.scalar(text("SELECT 1"), {}) == 1
+        assert not _in_transaction(reader)
+    with db.snapshot() as reader:  # the snapshot still is one (the connection is back as it was)
+        reader.scalar(text("SELECT 1"), {})
+        assert _in_transaction(reader)
+
+
+def test_a_failed_statement_leaves_the_pool_as_it_was(db: Database) -> None:
+    checked_in: list[Any] = []
+
+    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        checked_in.append(getattr(dbapi_connection, "autocommit", False))
+
+    event.listen(db.engine, "checkin", on_checkin)
+    try:
+        with pytest.raises(DBAPIError), db.statement() as reader:
+            reader.scalar(text("SELECT CAST('x' AS INTEGER) + 1" if db.dialect == "postgresql" else "SELECT x"), {})
+        with db.statement() as reader:
+            assert reader.scalar(text("SELECT 2"), {}) == 2
+    finally:
+        event.remove(db.engine, "checkin", on_checkin)
+    assert checked_in == [False, False]  # never back to the pool in autocommit
+
+
+@pytest.fixture
+def fleet(db: Database) -> tuple[Company, Company]:
+    if db.dialect != "postgresql":
+        pytest.skip("keyed_page is PostgreSQL's one-statement read (SQLite reads in process)")
+    companies = new_company(db, "Keyed"), new_company(db, "Other")
+    for company, count in zip(companies, (70, 5), strict=True):
+        with db.write() as session:
+            tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
+            ada = int(str(company.people[0]["id"]))
+            specs = [
+                DeviceSpec(
+                    fields={"name": f"Keyed {i}", "serial_number": f"K{company.id}-{i}", "client_status": status},
+                    holder_id=ada if i % 4 == 0 else None,
+                )
+                for i, status in zip(range(count), ["AVAILABLE", "IN_SERVICE", "SHIPPED"] * count, strict=False)
+            ]
+            create_devices(tenant, specs)
+    return companies
+
+
+def test_keyed_page_answers_as_authenticate_and_list_devices(db: Database, fleet: tuple[Company, Company]) -> None:
+    company, other = fleet
+    ada = int(str(company.people[0]["id"]))
+    queries = [
+        DeviceQuery(),
+        DeviceQuery(limit=7, offset=3),
+        DeviceQuery(offset=69),
+        DeviceQuery(offset=70),
+        DeviceQuery(offset=2**62),
+        DeviceQuery(client_status="IN_SERVICE", limit=5, offset=2),
+        DeviceQuery(user_id=ada),
+        DeviceQuery(user_id=ada, client_status="AVAILABLE"),
+        DeviceQuery(search="keyed 1"),
+        DeviceQuery(search="Lovelace"),
+        DeviceQuery(search="a"),
+        DeviceQuery(user_id=2**63 - 1),
+    ]
+    for token in (company.read_token, company.person_token, other.write_token):
+        header = f"Bearer {token}"
+        for query in queries:
+            with db.snapshot() as reader:
+                caller = authenticate(reader, header)
+                assert caller is not None
+                expected = (caller, *list_devices(TenantSnapshot(reader, caller), query))
+            with db.statement() as reader:
+                assert keyed_page(reader, hash_token(token), query) == expected, (token, query)
+    with db.statement() as reader:  # the other company's key sees its own five devices only
+        keyed = keyed_page(reader, hash_token(other.read_token), DeviceQuery(limit=100))
+    assert keyed is not None and keyed[2] == 5 and all(f'"K{other.id}-' in doc for doc in keyed[1])
+
+
+def test_keyed_page_without_a_live_key_reads_nothing(db: Database, fleet: tuple[Company, Company]) -> None:
+    company, _ = fleet
+    with db.write() as session:
+        revoke_key(session, company.read_token)
+    for token_hash in (hash_token(company.read_token), hash_token("cst_unknown"), ""):
+        with db.statement() as reader:
+            assert keyed_page(reader, token_hash, DeviceQuery()) is None
+            assert keyed_page(reader, token_hash, DeviceQuery(user_id=2**63 - 1)) is None
