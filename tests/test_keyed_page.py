@@ -1,6 +1,6 @@
 """One-statement reads: `Database.statement` runs outside any transaction (on PostgreSQL, one
-round trip: no BEGIN, no ROLLBACK) and returns its connection to the pool as it found it; and on
-PostgreSQL `keyed_page` answers as `authenticate` then `list_devices` do, in one statement."""
+round trip: no BEGIN, no ROLLBACK, and generic plans); and on PostgreSQL `keyed_page` answers as
+`authenticate` then `list_devices` do, in one statement."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from custody.db.engine import Database
@@ -34,21 +34,23 @@ def test_a_statement_runs_outside_a_transaction(db: Database) -> None:
         assert _in_transaction(reader)
 
 
-def test_a_failed_statement_leaves_the_pool_as_it_was(db: Database) -> None:
-    checked_in: list[Any] = []
-
-    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
-        checked_in.append(getattr(dbapi_connection, "autocommit", False))
-
-    event.listen(db.engine, "checkin", on_checkin)
-    try:
-        with pytest.raises(DBAPIError), db.statement() as reader:
-            reader.scalar(text("SELECT CAST('x' AS INTEGER) + 1" if db.dialect == "postgresql" else "SELECT x"), {})
+def test_a_failed_statement_leaves_the_next_one_working(db: Database) -> None:
+    with pytest.raises(DBAPIError), db.statement() as reader:
+        reader.scalar(text("SELECT CAST('x' AS INTEGER) + 1" if db.dialect == "postgresql" else "SELECT x"), {})
+    for _ in range(3):
         with db.statement() as reader:
             assert reader.scalar(text("SELECT 2"), {}) == 2
-    finally:
-        event.remove(db.engine, "checkin", on_checkin)
-    assert checked_in == [False, False]  # never back to the pool in autocommit
+            assert not _in_transaction(reader)
+
+
+def test_statements_are_planned_once_on_postgresql(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("plan_cache_mode is PostgreSQL's")
+    show = text("SELECT current_setting('plan_cache_mode')")
+    with db.statement() as reader:
+        assert reader.scalar(show, {}) == "force_generic_plan"
+    with db.snapshot() as reader:  # every other read plans as the server would
+        assert reader.scalar(show, {}) == "auto"
 
 
 @pytest.fixture

@@ -276,6 +276,16 @@ class Database:
                 pool_pre_ping=False,
                 connect_args={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
             )
+        self._statements = self.engine
+        if self.dialect == "postgresql":  # see `statement`
+            options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c plan_cache_mode=force_generic_plan"
+            self._statements = create_engine(
+                self.url,
+                pool_size=POSTGRES_THREADS,
+                max_overflow=POSTGRES_THREADS,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"options": options},
+            )
         self._writer = self.engine.execution_options(custody_write=True)
 
     @contextmanager
@@ -308,23 +318,17 @@ class Database:
 
     @contextmanager
     def statement(self) -> Iterator[Reader]:
-        """A reader for one statement, which sees one instant on its own, so it needs no
-        transaction: on PostgreSQL the connection is in autocommit, so a read that is one statement
-        is one round trip (no BEGIN, no ROLLBACK), and results come in binary form. SQLite's driver
-        is in autocommit already (`_on_connect`)."""
-        connection = self.engine.raw_connection()
-        driver: Any = connection.driver_connection
-        postgres = self.dialect != "sqlite"
-        if postgres:
-            driver.autocommit = True  # a local flag: no round trip
+        """A reader for one statement, which sees one instant on its own and so needs no
+        transaction. On PostgreSQL from a pool of its own in autocommit: a read that is one
+        statement is one round trip (no BEGIN, no ROLLBACK), its results in binary form, and
+        planned once per connection: psycopg prepares a statement after a few runs, but with
+        `LIMIT` and `OFFSET` parameters PostgreSQL kept planning each run anew (a third of its CPU
+        time under first-page load), so this pool's connections force generic plans. SQLite's
+        driver is in autocommit already (`_on_connect`)."""
+        connection = self._statements.raw_connection()
         try:
-            yield Reader(connection.cursor(), self.engine.dialect, binary=postgres)
+            yield Reader(connection.cursor(), self.engine.dialect, binary=self.dialect == "postgresql")
         finally:
-            if postgres:
-                try:  # a failed statement in autocommit leaves no transaction behind
-                    driver.autocommit = False
-                except psycopg.Error:  # a broken connection: never back to the pool in autocommit
-                    connection.invalidate()
             connection.close()
 
     @contextmanager
@@ -384,3 +388,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._statements.dispose()
