@@ -4,10 +4,10 @@ The device list is the request Custody serves most, and for it Litestar's routin
 model and response objects cost more than the page itself: under load they took more than half of
 a worker's time, the two read snapshots (key, then page) most of the rest. A plain request (every
 parameter in its plain form, a live key) is answered here: the holder clock ticks, then one snapshot
-authenticates the key and reads the page through the same domain function (on PostgreSQL, one
-statement does both: `keyed_page`), rendered in the same bytes as the Litestar route. Anything else
-(a 4xx to report, an unusual form of a parameter, HEAD) goes on to the route, which stays the one
-definition of the contract and its errors."""
+authenticates the key and reads the page through the same domain function (on PostgreSQL, without
+a search, one statement does both: `keyed_page`), rendered in the same bytes as the Litestar route.
+Anything else (a 4xx to report, an unusual form of a parameter, HEAD) goes on to the route, which
+stays the one definition of the contract and its errors."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ class FastList:
 
         def read() -> tuple[list[str], int] | None:
             try:
-                if self.db.dialect == "postgresql":
+                if self.db.dialect == "postgresql" and query.search is None:
                     token = bearer_token(header, TOKEN_PREFIX)
                     if token is None:
                         return None
