@@ -1,5 +1,6 @@
 """Shared pieces of the HTTP benchmarks: free ports, a server process that is up before load
-starts, wrk with a Lua script rotating over URLs, percentiles, and worker RSS from /proc."""
+starts, wrk with a Lua script rotating over URLs or driving one client per connection (take / release,
+reports), and worker RSS from /proc."""
 
 from __future__ import annotations
 
@@ -158,8 +159,68 @@ def wrk_take_release(port: int, tokens: Sequence[str], devices: Sequence[tuple[s
         "names = {" + ", ".join(f'"{devices[i % len(devices)][1]}"' for i in range(n)) + "}",
         TAKE_RELEASE_LUA,
     ]
+    return _wrk_clients(port, n, duration, lua, per_ok=1)
+
+
+REPORTS_LUA = """
+-- One connection per thread: thread i posts batches of `batch` reports for devices[i], a report a
+-- millisecond, each batch newer than the last, from an hour ago: newer than any posture the fleet
+-- was built with, so every batch changes the device's posture and re-renders its stored item, as
+-- an agent reporting its current state does. The reports' clock runs slower than the wall's, so
+-- it stays in the past, and a later run on the same fleet starts after an earlier one ended.
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("me", #threads)
+end
+function init(args)
+  ok, conflicts, errors = 0, 0, 0
+  clock = (os.time() - 3600) * 1000
+  path = "/v1/devices/" .. devices[me] .. "/reports/"
+  headers = {["Authorization"] = "Bearer " .. tokens[me], ["Content-Type"] = "application/json"}
+end
+function request()
+  local reports = {}
+  for i = 0, batch - 1 do
+    local ms = clock + i
+    local at = os.date("!%Y-%m-%dT%H:%M:%S", math.floor(ms / 1000)) .. string.format(".%03dZ", ms % 1000)
+    reports[#reports + 1] = string.format(
+      '{"reported_at":"%s","os_name":"macOS","os_version":"15.1","last_seen_at":"%s",' ..
+      '"firewall_enabled":true,"disk_encrypted":true,"screen_lock_enabled":%s,"os_updates_available":%s}',
+      at, at, tostring(i % 7 ~= 0), tostring(i % 3 == 0))
+  end
+  clock = clock + batch
+  return wrk.format("POST", path, headers, '{"reports":[' .. table.concat(reports, ",") .. ']}')
+end
+function response(status, headers_, body)
+  if status == 201 then ok = ok + 1 else errors = errors + 1 end
+end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    local fields = {t:get("ok"), t:get("conflicts"), t:get("errors")}
+    io.write("THREAD " .. table.concat(fields, " ") .. "\\n")
+  end
+end
+"""
+
+
+def wrk_reports(port: int, devices: Sequence[tuple[int, str]], duration: int, batch: int) -> Ops:
+    """Report ingestion load from wrk: client i (a thread with one connection) posts batches of
+    `batch` reports for devices[i] with its token. `ops` counts reports; p50 / p99 are per batch."""
+    lua = [
+        "devices = {" + ", ".join(str(device_id) for device_id, _ in devices) + "}",
+        "tokens = {" + ", ".join(f'"{token}"' for _, token in devices) + "}",
+        f"batch = {batch}",
+        REPORTS_LUA,
+    ]
+    return _wrk_clients(port, len(devices), duration, lua, per_ok=batch)
+
+
+def _wrk_clients(port: int, n: int, duration: int, lua: Sequence[str], per_ok: int) -> Ops:
+    """Run wrk with n threads of one connection each and a script whose `done` prints a line
+    `THREAD ok conflicts errors` per thread; `ok` answers count `per_ok` operations each."""
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "take_release.lua"
+        script = Path(tmp) / "clients.lua"
         script.write_text("\n".join(lua))
         argv = ["wrk", f"-t{n}", f"-c{n}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s", str(script)]
         out = subprocess.run([*argv, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
@@ -172,7 +233,7 @@ def wrk_take_release(port: int, tokens: Sequence[str], devices: Sequence[tuple[s
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     elapsed = float(seconds.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[seconds.group(2)]
     return Ops(
-        ops=ok / elapsed,
+        ops=ok * per_ok / elapsed,
         p50=_pct(out, "50"),
         p99=_pct(out, "99"),
         conflicts=sum(int(t[2]) for t in threads),
@@ -185,13 +246,6 @@ def _pct(out: str, label: str) -> float:
     if found is None:
         raise RuntimeError(f"no {label}th percentile in wrk output:\n{out}")
     return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-
-
-def percentile(sorted_ms: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (0.0 when there are none)."""
-    if not sorted_ms:
-        return 0.0
-    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))]
 
 
 def rss_kib(pid: int) -> int:

@@ -7,13 +7,13 @@ Prints one Markdown table; asserts nothing but the absence of overlapping owners
 
 `CUSTODY_DATABASE_URL` selects the database (it should be empty: PostgreSQL needs `btree_gist`
 and `pg_trgm`); without it, a fresh SQLite file in a temporary directory. Needs `wrk` (Debian
-package `wrk`) and, for the ceiling, `.venv/bin/pip install starlette orjson`. The Python load
-generator of the write rows shares the machine with the server: on few cores it takes a share of them."""
+package `wrk`) and, for the ceiling, `.venv/bin/pip install starlette orjson`. Every row's load
+comes from wrk (reads rotating over URLs, writes with one client per connection), which shares the
+machine with the server and the database but takes little of it."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import importlib.util
 import os
@@ -23,14 +23,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import msgspec
 from fleet import Fleet, build, serial_fragment
-from harness import Load, free_port, percentile, rss_kib, serving, worker_pids, wrk, wrk_take_release
+from harness import Load, free_port, rss_kib, serving, worker_pids, wrk, wrk_reports, wrk_take_release
 from sqlalchemy import text
 
 from custody.db.engine import Database
@@ -84,23 +83,6 @@ def list_rows(fleet: Fleet, rng: random.Random) -> list[tuple[str, list[str]]]:
     ]
 
 
-@dataclass(slots=True)
-class _Tally:
-    ok: int = 0
-    conflicts: int = 0
-    errors: int = 0
-    first_error: str = ""
-
-    def error(self, response: httpx.Response) -> None:
-        self.errors += 1
-        self.first_error = self.first_error or f"{response.status_code} {response.text[:200]}"
-
-    def row(self, label: str, rate: float, unit: str, latencies: list[float], note: str) -> Row:
-        latencies.sort()
-        note += f"{self.errors} errors" + (f" (first: {self.first_error})" if self.errors else "")
-        return Row(label, rate, unit, percentile(latencies, 0.5), percentile(latencies, 0.99), None, note)
-
-
 def release_all(port: int, tokens: list[str]) -> None:
     """Release every span these people hold now (wrk stops with takes in flight whose ids it never
     read), so that the next row finds the devices free."""
@@ -126,49 +108,12 @@ def take_release(port: int, tokens: list[str], devices: list[tuple[str, str]], d
     return Row(label, ops.ops, "ops/s", ops.p50, ops.p99, None, note)
 
 
-async def post_reports(port: int, device_tokens: list[tuple[int, str]], duration: float, batch: int) -> Row:
-    """Each client posts batches of `batch` reports for its own device, newer each time."""
-    tally, latencies = _Tally(), []
-    encode = msgspec.json.Encoder().encode
-    limits = httpx.Limits(max_connections=len(device_tokens), max_keepalive_connections=len(device_tokens))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
-        stop = time.monotonic() + duration
-
-        async def one(device_id: int, token: str) -> None:
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            clock = datetime.now(UTC) - timedelta(days=20)  # a report a second: far from "the future"
-            while time.monotonic() < stop:
-                reports = []
-                for i in range(batch):
-                    at = (clock + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                    reports.append(
-                        {
-                            "reported_at": at,
-                            "os_name": "macOS",
-                            "os_version": "15.1",
-                            "last_seen_at": at,
-                            "firewall_enabled": True,
-                            "disk_encrypted": True,
-                            "screen_lock_enabled": i % 7 != 0,
-                            "os_updates_available": i % 3 == 0,
-                        }
-                    )
-                clock += timedelta(seconds=batch)
-                started = time.perf_counter()
-                response = await client.post(
-                    f"/v1/devices/{device_id}/reports/", content=encode({"reports": reports}), headers=headers
-                )
-                latencies.append(1000 * (time.perf_counter() - started))
-                if response.status_code == 201:
-                    tally.ok += batch
-                else:
-                    tally.error(response)
-
-        started = time.monotonic()
-        await asyncio.gather(*(one(d, t) for d, t in device_tokens))
-        elapsed = time.monotonic() - started
+def report_ingestion(port: int, device_tokens: list[tuple[int, str]], duration: int, batch: int) -> Row:
+    """Each client posts batches of `batch` reports for its own device, newer each time, driven
+    by wrk (a Python client took close to a core of this machine and capped the figure)."""
+    ops = wrk_reports(port, device_tokens, duration, batch)
     label = f"report ingestion, {len(device_tokens)} devices, batches of {batch}"
-    return tally.row(label, tally.ok / elapsed, "reports/s", latencies, "p50/p99 per batch; ")
+    return Row(label, ops.ops, "reports/s", ops.p50, ops.p99, None, f"p50/p99 per batch; {ops.errors:,} errors")
 
 
 def overlaps(url: str) -> int:
@@ -311,7 +256,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             overlap_count = overlaps(url)
         if not args.lists_only and wanted(args, "report ingestion"):
             print("  report ingestion ...", flush=True)
-            rows.append(asyncio.run(post_reports(port, fleet.device_tokens[: args.clients], args.duration, 100)))
+            rows.append(report_ingestion(port, fleet.device_tokens[: args.clients], args.duration, 100))
         # After all the load: what each worker grew to.
         workers_rss = [rss_kib(pid) for pid in worker_pids(server.pid)]
         supervisor_rss = rss_kib(server.pid) if args.workers > 1 else 0
