@@ -145,6 +145,17 @@ def test_search_follows_the_holder(db: Database, world: World) -> None:
         assert devices.list_devices(tenant, devices.DeviceQuery(search=f"{name} MARLEY"))[1] == 1
 
 
+def test_search_follows_a_rename(db: Database, world: World) -> None:
+    old, new = f"Latitude-{uuid.uuid4().hex[:6]}", f"Precision-{uuid.uuid4().hex[:6]}"
+    device = create_one(db, world.a, laptop(old, holder=world.ada))
+    with db.write() as session:
+        devices.update_device(Tenant(session, world.a), device, devices.DeviceChanges(fields={"name": new}))
+    with db.read() as session:
+        tenant = Tenant(session, world.a)
+        assert devices.list_devices(tenant, devices.DeviceQuery(search=old))[1] == 0
+        assert devices.list_devices(tenant, devices.DeviceQuery(search=f"{new} lovelace"))[1] == 1
+
+
 def test_keys_authenticate_until_revoked(db: Database, world: World) -> None:
     with db.write() as session:
         key, token = create_key(Tenant(session, world.a), person_id=world.ada, read_only=True)

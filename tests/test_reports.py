@@ -145,6 +145,16 @@ def test_a_full_batch_is_one_insert_statement(db: Database, world: World) -> Non
     assert stored_times(db, world.device) == sorted(r.reported_at for r in batch)
 
 
+def test_a_posture_change_rewrites_the_item_not_the_search_words(db: Database, world: World) -> None:
+    with statements(db) as seen:
+        ingest(db, as_device(world), [Report(reported_at=at(1), os_name="macOS", firewall_enabled=True)])
+    updates = [s for s in seen if s.upper().startswith("UPDATE DEVICE ")]
+    assert updates, seen
+    assert all("search_text" not in s for s in updates), updates  # unchanged words are not re-indexed
+    item = stored_mdm(db, world.device)
+    assert item is not None and item["firewall_enabled"] is True
+
+
 def test_the_newest_report_becomes_the_posture_and_enrolls_the_device(db: Database, world: World) -> None:
     assert enrollment(db, world.device) is None
     newest = Report(

@@ -160,22 +160,29 @@ def refresh_devices(tenant: Tenant, device_ids: Iterable[int]) -> dict[int, str]
             parcels[p.device_id].append(p)
         holder_ids = {d.holder_id for d in devices if d.holder_id is not None}
         holders = {p.id: p for p in tenant.scalars(tenant.select(Person).where(Person.id.in_(holder_ids)))}
-        rows: list[dict[str, Any]] = [
-            {
-                "b_id": d.id,
-                "doc": _encode(company_item(d, mdms.get(d.id), orders[d.order_id], parcels[d.id])).decode(),
-                "search_text": search_text(d, holders.get(d.holder_id) if d.holder_id else None),
-            }
-            for d in devices
-        ]
-        stmt = (
-            update(Device.__table__)  # type: ignore[arg-type]
-            .where(Device.__table__.c.id == bindparam("b_id"))
-            .values(doc=bindparam("doc"), search_text=bindparam("search_text"))
-        )
-        session.connection().execute(stmt, rows)
-        for row in rows:
-            rendered[row["b_id"]] = row["doc"]
+        reindexed: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        for d in devices:
+            doc = _encode(company_item(d, mdms.get(d.id), orders[d.order_id], parcels[d.id])).decode()
+            words = search_text(d, holders.get(d.holder_id) if d.holder_id else None)
+            rendered[d.id] = doc
+            # Words that did not change are not written: writing them re-indexes them (SQLite's
+            # FTS5 trigger; on PostgreSQL a write of an indexed column updates every index).
+            if words == d.search_text:
+                kept.append({"b_id": d.id, "doc": doc})
+            else:
+                reindexed.append({"b_id": d.id, "doc": doc, "search_text": words})
+        for rows, stmt in ((reindexed, _SET_DOC_AND_WORDS), (kept, _SET_DOC)):
+            if rows:
+                session.connection().execute(stmt, rows)
         for d in devices:
             session.expire(d, ["doc", "search_text"])
     return rendered
+
+
+_SET_DOC = (
+    update(Device.__table__)  # type: ignore[arg-type]
+    .where(Device.__table__.c.id == bindparam("b_id"))
+    .values(doc=bindparam("doc"))
+)
+_SET_DOC_AND_WORDS = _SET_DOC.values(search_text=bindparam("search_text"))
