@@ -97,14 +97,25 @@ def wrk(paths: Sequence[str], port: int, token: str, duration: int, connections:
     return Load(float(rps.group(1)), _pct(out, "50"), _pct(out, "99"), errors)
 
 
-TAKE_RELEASE_LUA = """
--- One connection per thread, so a thread's state is its connection's: it alternates taking its
--- device and releasing the span it got; a 409 (someone else holds the device) takes again.
+# wrk with one connection per thread: thread i (`me`) is client i, with state of its own; each
+# client script sets `ok`, `conflicts` and `errors`, which `done` prints, a line per thread.
+CLIENTS_LUA = """
 local threads = {}
 function setup(thread)
   table.insert(threads, thread)
   thread:set("me", #threads)
 end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    local fields = {t:get("ok"), t:get("conflicts"), t:get("errors")}
+    io.write("THREAD " .. table.concat(fields, " ") .. "\\n")
+  end
+end
+"""
+
+TAKE_RELEASE_LUA = """
+-- Each client alternates taking its device and releasing the span it got; a 409 (someone else
+-- holds the device) takes again.
 function init(args)
   span, ok, conflicts, errors = nil, 0, 0, 0
   take_body = string.format('{"serial_number":"%s","device_name":"%s"}', serials[me], names[me])
@@ -127,12 +138,6 @@ function response(status, headers_, body)
     conflicts = conflicts + 1
   else
     errors = errors + 1
-  end
-end
-function done(summary, latency, requests)
-  for _, t in ipairs(threads) do
-    local fields = {t:get("ok"), t:get("conflicts"), t:get("errors")}
-    io.write("THREAD " .. table.concat(fields, " ") .. "\\n")
   end
 end
 """
@@ -163,16 +168,11 @@ def wrk_take_release(port: int, tokens: Sequence[str], devices: Sequence[tuple[s
 
 
 REPORTS_LUA = """
--- One connection per thread: thread i posts batches of `batch` reports for devices[i], a report a
--- millisecond, each batch newer than the last, from an hour ago: newer than any posture the fleet
--- was built with, so every batch changes the device's posture and re-renders its stored item, as
--- an agent reporting its current state does. The reports' clock runs slower than the wall's, so
--- it stays in the past, and a later run on the same fleet starts after an earlier one ended.
-local threads = {}
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("me", #threads)
-end
+-- Client i posts batches of `batch` reports for devices[i], a report a millisecond, each batch
+-- newer than the last, from an hour ago: newer than any posture the fleet was built with, so every
+-- batch changes the device's posture and re-renders its stored item, as an agent reporting its
+-- current state does. The reports' clock runs slower than the wall's, so it stays in the past, and
+-- a later run on the same fleet starts after an earlier one ended.
 function init(args)
   ok, conflicts, errors = 0, 0, 0
   clock = (os.time() - 3600) * 1000
@@ -195,12 +195,6 @@ end
 function response(status, headers_, body)
   if status == 201 then ok = ok + 1 else errors = errors + 1 end
 end
-function done(summary, latency, requests)
-  for _, t in ipairs(threads) do
-    local fields = {t:get("ok"), t:get("conflicts"), t:get("errors")}
-    io.write("THREAD " .. table.concat(fields, " ") .. "\\n")
-  end
-end
 """
 
 
@@ -217,11 +211,11 @@ def wrk_reports(port: int, devices: Sequence[tuple[int, str]], duration: int, ba
 
 
 def _wrk_clients(port: int, n: int, duration: int, lua: Sequence[str], per_ok: int) -> Ops:
-    """Run wrk with n threads of one connection each and a script whose `done` prints a line
-    `THREAD ok conflicts errors` per thread; `ok` answers count `per_ok` operations each."""
+    """Run wrk with n clients (`CLIENTS_LUA`) driven by the script `lua`; each of their `ok`
+    answers counts `per_ok` operations."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "clients.lua"
-        script.write_text("\n".join(lua))
+        script.write_text("\n".join([*lua, CLIENTS_LUA]))
         argv = ["wrk", f"-t{n}", f"-c{n}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s", str(script)]
         out = subprocess.run([*argv, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
     threads = [line.split() for line in out.splitlines() if line.startswith("THREAD ")]

@@ -322,9 +322,11 @@ class Database:
         transaction. On PostgreSQL from a pool of its own in autocommit: a read that is one
         statement is one round trip (no BEGIN, no ROLLBACK), its results in binary form, and
         planned once per connection: psycopg prepares a statement after a few runs, but with
-        `LIMIT` and `OFFSET` parameters PostgreSQL kept planning each run anew (a third of its CPU
-        time under first-page load), so this pool's connections force generic plans. SQLite's
-        driver is in autocommit already (`_on_connect`)."""
+        `LIMIT` and `OFFSET` parameters PostgreSQL kept planning each run anew (planning was about a
+        third of its user time under first-page load), so this pool's connections force generic
+        plans. Only `keyed_page`'s statements and key and token lookups run here, whose plans do
+        not depend on the values; searches, whose plans do, stay on `snapshot`. SQLite's driver is
+        in autocommit already (`_on_connect`)."""
         connection = self._statements.raw_connection()
         try:
             yield Reader(connection.cursor(), self.engine.dialect, binary=self.dialect == "postgresql")

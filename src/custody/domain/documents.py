@@ -166,8 +166,8 @@ def refresh_devices(tenant: Tenant, device_ids: Iterable[int]) -> dict[int, str]
             doc = _encode(company_item(d, mdms.get(d.id), orders[d.order_id], parcels[d.id])).decode()
             words = search_text(d, holders.get(d.holder_id) if d.holder_id else None)
             rendered[d.id] = doc
-            # Words that did not change are not written: writing them re-indexes them (SQLite's
-            # FTS5 trigger; on PostgreSQL a write of an indexed column updates every index).
+            # Words that did not change are not written: SQLite's FTS5 trigger re-indexes them on
+            # any write of the column, the same words too (a posture report changes only the item).
             if words == d.search_text:
                 kept.append({"b_id": d.id, "doc": doc})
             else:
