@@ -44,7 +44,7 @@ from custody.db.models import Address, Base, Device, MdmEnrollment, Parcel, Pers
 from custody.db.types import UTCDateTime
 from custody.domain import enums
 from custody.domain.devices import WRITABLE_FIELDS, create_intake_order
-from custody.domain.documents import company_item, refresh_devices, search_text
+from custody.domain.documents import Columns, company_item, refresh_devices, search_text
 from custody.domain.errors import Conflict, InvalidInput
 from custody.domain.fields import (
     Characteristics,
@@ -197,14 +197,6 @@ class ImportResult:
     intake_order_id: int | None
 
 
-class _Row:
-    """Column values read as attributes, which is all `company_item` and `search_text` read of ORM
-    rows: building an instrumented ORM instance per device would cost more than rendering it."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__ = values
-
-
 @dataclass(slots=True)
 class _OrderPlan:
     """One order number of the file: its fields merged over the lines that name it."""
@@ -219,9 +211,9 @@ class _OrderPlan:
 class _Plan:
     items: list[tuple[int, ImportLine]]
     existing: dict[str, dict[str, Any]]  # serial -> stored device columns
-    people: dict[int, _Row]
+    people: dict[int, Columns]
     mdm: dict[int, dict[str, Any]]  # device id -> stored enrollment of updated devices
-    parcels: dict[int, list[_Row]]  # device id -> stored parcels of updated devices
+    parcels: dict[int, list[Columns]]  # device id -> stored parcels of updated devices
     orders: dict[str, _OrderPlan]
     stored_orders: dict[str, PurchaseOrder]  # order number -> the company's order
     kept_orders: dict[int, PurchaseOrder]  # orders of updated devices whose line names none
@@ -339,11 +331,11 @@ def _plan(tenant: Tenant, items: list[tuple[int, ImportLine]]) -> _Plan:
         for _, line in items
         if line.user_id is UNSET and (d := existing.get(line.serial_number)) and d["holder_id"]
     )
-    people: dict[int, _Row] = {}
+    people: dict[int, Columns] = {}
     for ids in _chunks(sorted(person_ids), chunk):
         stmt = tenant.columns(Person, Person.id, Person.first_name, Person.last_name, Person.email, Person.teams)
         for row in tenant.execute(stmt.where(_among(dialect, Person.id, ids))).mappings():
-            people[row["id"]] = _Row(dict(row))
+            people[row["id"]] = Columns(dict(row))
 
     address_ids = {
         a
@@ -358,7 +350,7 @@ def _plan(tenant: Tenant, items: list[tuple[int, ImportLine]]) -> _Plan:
         addresses.update(tenant.scalars(tenant.columns(Address, Address.id).where(Address.id.in_(ids))))
 
     mdm: dict[int, dict[str, Any]] = {}
-    parcels: dict[int, list[_Row]] = defaultdict(list)
+    parcels: dict[int, list[Columns]] = defaultdict(list)
     for ids in _chunks(updated_ids, chunk):
         for row in tenant.execute(
             tenant.columns(MdmEnrollment, *MDM.c).where(_among(dialect, MdmEnrollment.device_id, ids))
@@ -366,7 +358,7 @@ def _plan(tenant: Tenant, items: list[tuple[int, ImportLine]]) -> _Plan:
             mdm[row["device_id"]] = dict(row)
         stmt = tenant.columns(Parcel, *PARCEL.c).where(_among(dialect, Parcel.device_id, ids))
         for row in tenant.execute(stmt).mappings():
-            parcels[row["device_id"]].append(_Row(dict(row)))
+            parcels[row["device_id"]].append(Columns(dict(row)))
 
     orders: dict[str, _OrderPlan] = {}
     kept_order_ids: set[int] = set()
@@ -430,7 +422,7 @@ def _among(dialect: str, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(values)
 
 
-def _check_references(number: int, line: ImportLine, people: dict[int, _Row], addresses: set[int]) -> None:
+def _check_references(number: int, line: ImportLine, people: dict[int, Columns], addresses: set[int]) -> None:
     if isinstance(line.user_id, int) and line.user_id not in people:
         raise LineError(number, f"user_id {line.user_id} is not a person of this company")
     if isinstance(line.parcels, list):
@@ -582,7 +574,7 @@ class _Apply:
         self.order_ids = {number: order.id for number, order in orders.items()}
         self.intake = self._intake_order()
         settled = [*plan.kept_orders.values(), *orders.values(), *([self.intake] if self.intake else [])]
-        self.orders = {o.id: _Row({name: getattr(o, name) for name in ORDER_COLUMNS}) for o in settled}
+        self.orders = {o.id: Columns({name: getattr(o, name) for name in ORDER_COLUMNS}) for o in settled}
 
         self.writer = _Writer(tenant.session.connection())
         items = plan.items
@@ -654,7 +646,7 @@ class _Apply:
         parcels = self._parcels(line, stored, values["id"], batch)
         self._holder(line, stored, values, batch)
         holder = values["holder_id"]
-        device = cast(Device, _Row(values))
+        device = cast(Device, Columns(values))
         order = cast(PurchaseOrder, self.orders[values["order_id"]])
         item = company_item(device, cast(MdmEnrollment | None, mdm), order, cast(list[Parcel], parcels))
         values["doc"] = _encode(item).decode()
@@ -704,13 +696,13 @@ class _Apply:
         time = self.writer.time
         return tuple(time(v) if isinstance(v, datetime) else v for v in map(values.__getitem__, columns))
 
-    def _mdm(self, line: ImportLine, device: dict[str, Any], batch: _Batch) -> _Row | None:
+    def _mdm(self, line: ImportLine, device: dict[str, Any], batch: _Batch) -> Columns | None:
         """The enrollment the item shows. A line's `mdm` replaces the stored one, keeping its id and
         the OS details seed 002 does not carry; `null` removes it."""
         given = line.mdm
         stored = self.plan.mdm.get(device["id"])
         if given is UNSET:
-            return _Row(stored) if stored is not None else None
+            return Columns(stored) if stored is not None else None
         if stored is not None:
             batch.mdm_replaced.append(device["id"])
         if given is None:
@@ -737,9 +729,9 @@ class _Apply:
         elif device["lock_wipe_status"] in ("LOCKED", "WIPING"):
             device["lock_wipe_status"] = None
         batch.mdm.append(self._bound(values, MDM_COLUMNS))
-        return _Row(values)
+        return Columns(values)
 
-    def _parcels(self, line: ImportLine, stored: dict[str, Any] | None, device_id: int, batch: _Batch) -> list[_Row]:
+    def _parcels(self, line: ImportLine, stored: dict[str, Any] | None, device_id: int, batch: _Batch) -> list[Columns]:
         if not isinstance(line.parcels, list):
             return self.plan.parcels.get(device_id, [])
         if stored is not None:
@@ -756,7 +748,7 @@ class _Apply:
                 id=parcel_id, company_id=self.company, device_id=device_id, created_at=values["created_at"] or self.now
             )
             batch.parcels.append(self._bound(values, PARCEL_COLUMNS))
-            parcels.append(_Row(values))
+            parcels.append(Columns(values))
         return parcels
 
     def _holder(self, line: ImportLine, stored: dict[str, Any] | None, values: dict[str, Any], batch: _Batch) -> None:
