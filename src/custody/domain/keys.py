@@ -88,10 +88,14 @@ def caller_of(key_id: int, company_id: int, person_id: int | None, scope: str) -
 def authenticate(reader: Reader, authorization: str | None) -> Caller | None:
     """The caller behind an `Authorization: Bearer <token>` header, or None (→ 401).
     Runs on every request: one prebuilt statement on a raw snapshot, no ORM."""
+    token_hash = key_hash(authorization)
+    return None if token_hash is None else caller_by_hash(reader, token_hash)
+
+
+def key_hash(authorization: str | None) -> str | None:
+    """The stored hash of the API key an `Authorization: Bearer <token>` header carries, if any."""
     token = bearer_token(authorization, TOKEN_PREFIX)
-    if token is None:
-        return None
-    return caller_by_hash(reader, hash_token(token))
+    return None if token is None else hash_token(token)
 
 
 def caller_by_hash(reader: Reader, token_hash: str) -> Caller | None:

@@ -22,7 +22,7 @@ from custody.db.engine import Database
 from custody.domain import enums
 from custody.domain.devices import DeviceQuery, keyed_page, list_devices
 from custody.domain.errors import DomainError
-from custody.domain.keys import TOKEN_PREFIX, authenticate, bearer_token, hash_token
+from custody.domain.keys import authenticate, key_hash
 from custody.domain.tenancy import MAX_ID, TenantSnapshot
 
 Scope = MutableMapping[str, Any]
@@ -100,11 +100,11 @@ class FastList:
         def read() -> tuple[list[str], int] | None:
             try:
                 if self.db.dialect == "postgresql" and query.search is None:
-                    token = bearer_token(header, TOKEN_PREFIX)
-                    if token is None:
+                    token_hash = key_hash(header)
+                    if token_hash is None:
                         return None
                     with self.db.statement() as reader:
-                        keyed = keyed_page(reader, hash_token(token), query)
+                        keyed = keyed_page(reader, token_hash, query)
                     return None if keyed is None else keyed[1:]
                 with self.db.snapshot() as reader:
                     caller = authenticate(reader, header)
