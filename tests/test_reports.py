@@ -155,6 +155,17 @@ def test_a_posture_change_rewrites_the_item_not_the_search_words(db: Database, w
     assert item is not None and item["firewall_enabled"] is True
 
 
+def test_a_newer_posture_is_one_update_of_the_enrollment(db: Database, world: World) -> None:
+    ingest(db, as_device(world), [Report(reported_at=at(1), os_name="macOS")])  # enrolls the device
+    with statements(db) as seen:
+        ingest(db, as_device(world), [Report(reported_at=at(2), os_name="macOS", os_version="15.2")])
+    posture = [s for s in seen if "MDM_ENROLLMENT" in s.upper() and not s.upper().startswith("SELECT DEVICE")]
+    # The conditional UPDATE decides and writes; rendering the item reads the row once more.
+    assert [s.split()[0].upper() for s in posture] == ["UPDATE", "SELECT"], posture
+    mdm = enrollment(db, world.device)
+    assert mdm is not None and mdm.os_version == "15.2" and mdm.last_sync_date == at(2)
+
+
 def test_the_newest_report_becomes_the_posture_and_enrolls_the_device(db: Database, world: World) -> None:
     assert enrollment(db, world.device) is None
     newest = Report(

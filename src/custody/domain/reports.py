@@ -59,10 +59,11 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    update,
 )
 from sqlalchemy.orm import Session
 
-from custody.db.models import Device, DeviceReport, MdmEnrollment, Ownership
+from custody.db.models import Base, Device, DeviceReport, Ownership
 from custody.db.types import UTCDateTime
 from custody.domain.device_tokens import DeviceCaller
 from custody.domain.documents import refresh_devices
@@ -247,30 +248,65 @@ def _lock_device(session: Session, device: DeviceCaller) -> None:
         raise NotFound(DEVICE_NOT_FOUND)
 
 
-def _apply_posture(tenant: Tenant, device_id: int, newest: Report, first_seen: datetime) -> bool:
-    """Make `newest` the device's posture unless the stored one is at least as new; True if changed."""
-    mdm = tenant.scalars(tenant.select(MdmEnrollment).where(MdmEnrollment.device_id == device_id)).one_or_none()
-    if mdm is None:
-        mdm = MdmEnrollment(
-            company_id=tenant.company_id, device_id=device_id, status="ENROLLED", enrollment_date=first_seen
-        )
-        tenant.add(mdm)
-    else:
-        # What the stored posture reflects: its report's time, or a last-seen set by other means.
-        stored = [t for t in (mdm.last_sync_date, mdm.last_seen_date) if t is not None]
-        if stored and max(stored) >= newest.reported_at:
-            return False
-    mdm.os_name = newest.os_name
-    mdm.os_version = newest.os_version
-    mdm.build_version = newest.build_version
-    mdm.firewall_enabled = newest.firewall_enabled
-    mdm.is_encrypted = newest.disk_encrypted
-    mdm.screenlock_enabled = newest.screen_lock_enabled
-    mdm.os_updates_enabled = newest.os_updates_enabled
-    mdm.os_updates_available = newest.os_updates_available
-    mdm.is_compromised = newest.compromised
-    mdm.last_sync_date = newest.reported_at
-    mdm.last_seen_date = newest.last_seen_at or newest.reported_at
+_MDM = Base.metadata.tables["mdm_enrollment"]
+# The posture's columns and the report field each is set from.
+POSTURE = {
+    "os_name": "os_name",
+    "os_version": "os_version",
+    "build_version": "build_version",
+    "firewall_enabled": "firewall_enabled",
+    "is_encrypted": "disk_encrypted",
+    "screenlock_enabled": "screen_lock_enabled",
+    "os_updates_enabled": "os_updates_enabled",
+    "os_updates_available": "os_updates_available",
+    "is_compromised": "compromised",
+}
+_POSTURE_VALUES = {
+    **{name: bindparam(f"p_{name}", type_=_MDM.c[name].type) for name in POSTURE},
+    "last_sync_date": bindparam("reported_at", type_=UTCDateTime()),
+    "last_seen_date": bindparam("last_seen", type_=UTCDateTime()),
+}
+# Parameters are named apart from the columns (SQLAlchemy reserves column names in SET / VALUES).
+_OF_DEVICE = (_MDM.c.company_id == bindparam("p_company_id"), _MDM.c.device_id == bindparam("p_device_id"))
+# The stored posture is older than the report: neither of its instants (its report's time, or a
+# last-seen set by other means) is at or after it.
+_UPDATE_POSTURE = (
+    update(_MDM)
+    .where(
+        *_OF_DEVICE,
+        *(
+            or_(c.is_(None), c < bindparam("reported_at", type_=UTCDateTime()))
+            for c in (_MDM.c.last_sync_date, _MDM.c.last_seen_date)
+        ),
+    )
+    .values(_POSTURE_VALUES)
+)
+_ENROLLED = select(_MDM.c.id).where(*_OF_DEVICE)
+_ENROLL = insert(_MDM).values(
+    company_id=bindparam("p_company_id"),
+    device_id=bindparam("p_device_id"),
+    status="ENROLLED",
+    enrollment_date=bindparam("first_seen", type_=UTCDateTime()),
+    **_POSTURE_VALUES,
+)
+
+
+def _apply_posture(session: Session, device: DeviceCaller, newest: Report, first_seen: datetime) -> bool:
+    """Make `newest` the device's posture unless the stored one is at least as new; True if changed.
+    Core statements, one in the usual case (the ORM's load and flush cost more than the update)."""
+    params = {
+        "p_company_id": device.company_id,
+        "p_device_id": device.device_id,
+        **{f"p_{name}": getattr(newest, field) for name, field in POSTURE.items()},
+        "reported_at": newest.reported_at,
+        "last_seen": newest.last_seen_at or newest.reported_at,
+    }
+    connection = session.connection()
+    if connection.execute(_UPDATE_POSTURE, params).rowcount:
+        return True
+    if connection.execute(_ENROLLED, params).first() is not None:
+        return False  # the stored posture is as new or newer
+    connection.execute(_ENROLL, {**params, "first_seen": first_seen})
     return True
 
 
@@ -298,8 +334,8 @@ def ingest_reports(target: Session | Tenant, device: DeviceCaller, reports: Sequ
     newest = max(reversed(batch), key=lambda r: r.reported_at)
     first_seen = min(r.reported_at for r in batch)
     # The device acts on its own row only; the stored item is re-rendered with company rights.
-    tenant = Tenant(session, Caller(company_id=device.company_id, person_id=None, can_write=True))
-    if _apply_posture(tenant, device.device_id, newest, first_seen):
+    if _apply_posture(session, device, newest, first_seen):
+        tenant = Tenant(session, Caller(company_id=device.company_id, person_id=None, can_write=True))
         refresh_devices(tenant, [device.device_id])
     return len(batch)
 
