@@ -110,7 +110,7 @@ def measure(db: Database, company_id: int, runs: int) -> None:
 
     def plain(query: DeviceQuery) -> tuple[list[str], int]:
         """The 0004 path: the page by OFFSET alone, then the kept total."""
-        page, count = _list_statements(query.client_status is not None, False, False, 0)
+        page, count = _list_statements(query.client_status is not None, False)
         params = {"limit": query.limit, "offset": query.offset, "client_status": query.client_status}
         with db.snapshot() as reader:
             tenant = TenantSnapshot(reader, caller)

@@ -22,10 +22,12 @@ from sqlalchemy import (
     literal,
     select,
     table,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from custody.db.engine import Reader
@@ -271,20 +273,58 @@ def search_conditions(fts: bool, likes: int) -> list[ColumnElement[bool]]:
 
 
 @functools.cache
-def _list_statements(status: bool, user: bool, fts: bool, likes: int) -> tuple[Select[Any], Select[Any]]:
-    """The page and count statements for one shape of query, built once: the list is the hot
-    path, and building SQLAlchemy expressions costs more than running the SQL."""
+def _list_statements(status: bool, user: bool) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements for one shape of query without a search (`_search_page`),
+    built once: the list is the hot path, and building SQLAlchemy expressions costs more than
+    running the SQL."""
     conditions = _conditions(status)
+    count = _kept_total(status)
     if user:
         conditions.append(_d.holder_id == bindparam("user_id"))
-    conditions += search_conditions(fts, likes)
-    if not (user or fts or likes):
-        count = _kept_total(status)
-    else:
         count = select(func.count()).select_from(_device).where(*conditions)
     page = select(_d.doc).where(*conditions).order_by(_d.id)
     page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
     return page, count
+
+
+# The covering index that answers "a listed device of the company (of this status / holder) with
+# this id" from the id alone, by the filters a search may add (SQLite: `_search_page`).
+_COVERING = {(False, False): "ix_device_listed", (True, False): "ix_device_status", (False, True): "ix_device_holder"}
+
+
+@functools.cache
+def _search_page(status: bool, user: bool, fts: bool, likes: int) -> Select[Any]:
+    """A search's total and page in one statement, its matches read once: rows `(total, doc)`,
+    the page in id order, or one row `(total, NULL)` when the page is empty. Counting and paging
+    in two statements read the trigram index twice, and that read is most of a search's time (a
+    team at 1,000,000 devices: 37 ms to count, 11 ms for the page; 21 ms in one statement).
+
+    On SQLite each match found by the trigram index is checked against a covering index of the
+    filters rather than the device row itself: half the time of the count, where a row lookup
+    in the million-row table costs about 2 us."""
+    matches: Select[Any] | TextualSelect
+    covering = _COVERING.get((status, user))
+    if fts and not likes and covering is not None:  # (a LIKE reads the row anyway)
+        # Written out: SQLAlchemy renders no table hints on SQLite, and SQLite's planner prefers
+        # the primary key, whose rows here hold the 2 KB stored item.
+        filters = " AND client_status = :client_status" if status else ""
+        filters += " AND holder_id = :user_id" if user else ""
+        matches = text(
+            f"SELECT id FROM device INDEXED BY {covering} WHERE company_id = :company_id AND deleted_at IS NULL"
+            f"{filters} AND id IN (SELECT rowid FROM device_search WHERE device_search MATCH :phrase)"
+        ).columns(id=BigInteger)
+    else:
+        conditions = _conditions(status)
+        if user:
+            conditions.append(_d.holder_id == bindparam("user_id"))
+        conditions += search_conditions(fts, likes)
+        matches = select(_d.id).where(*conditions)
+    found = matches.cte("found").prefix_with("MATERIALIZED")  # once, for the count and the page
+    limit, offset = bindparam("limit", type_=BigInteger), bindparam("offset", type_=BigInteger)
+    page_ids = select(found.c.id).order_by(found.c.id).limit(limit).offset(offset)
+    total = select(select(func.count()).select_from(found).scalar_subquery().label("n")).subquery("total")
+    page = select(_d.id, _d.doc).where(_d.id.in_(page_ids)).subquery("page")
+    return select(total.c.n, page.c.doc).select_from(total.outerjoin(page, true())).order_by(page.c.id)
 
 
 def _conditions(status: bool) -> list[ColumnElement[bool]]:
@@ -369,7 +409,8 @@ class _ListPlan:
 
     @property
     def statements(self) -> tuple[Select[Any], Select[Any]]:
-        return _list_statements(self.status, self.user, *self.search.shape)
+        """Without a search: see `_search_page` for one."""
+        return _list_statements(self.status, self.user)
 
     @property
     def by_blocks(self) -> bool:
@@ -385,6 +426,9 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[l
     if plan is None:
         return [], 0
     params = plan.params
+    if plan.search.shape != (False, 0):  # total and page in one statement (`_search_page`)
+        rows = tenant.rows(_search_page(plan.status, plan.user, *plan.search.shape), params)
+        return [doc for _, doc in rows if doc is not None], int(rows[0][0])
     page, count = plan.statements
     total = int(tenant.rows(count, params)[0][0])
     if params["offset"] >= total:
@@ -431,7 +475,7 @@ def _keyed_statement(status: bool, user: bool, by_blocks: bool) -> Select[Any]:
     """The key's row, the total and, unless the offset is past it, the page as an array. The
     page's subqueries in the CASE run only when their branch is taken: for a block page, the one
     that starts from the nearer end."""
-    page, count = _list_statements(status, user, fts=False, likes=0)
+    page, count = _list_statements(status, user)
     key = AUTH.subquery("caller")
     # OFFSET 0 keeps PostgreSQL from pulling the subquery up, which would count twice (once for
     # the column, once for the CASE).
