@@ -28,6 +28,7 @@ from custody.demo import CARRIERS, CATALOG, DEVICE_STATUS_WEIGHTS, FIRST_NAMES, 
 from custody.domain import enums
 from custody.domain.device_tokens import create_device_token
 from custody.domain.devices import new_hex_id
+from custody.domain.documents import Columns, person_search_text
 from custody.domain.imports import import_devices
 from custody.domain.keys import create_key
 from custody.domain.people import create_company, create_person
@@ -118,15 +119,21 @@ class _Company:
         for i in range(count):
             first, last = rng.choice(FIRST_NAMES), last_name(rng)
             ascii_name = unicodedata.normalize("NFKD", f"{first}.{last}".lower()).encode("ascii", "ignore").decode()
-            teams = [rng.choice(self.teams)] + ([rng.choice(self.teams)] if rng.random() < 0.1 else [])
+            teams = list(
+                dict.fromkeys([rng.choice(self.teams)] + ([rng.choice(self.teams)] if rng.random() < 0.1 else []))
+            )
+            email = f"{ascii_name}.{i}@c{self.no}.example"
             rows.append(
                 {
                     "company_id": self.id,
                     "hex_id": new_hex_id(),
                     "first_name": first,
                     "last_name": last,
-                    "email": f"{ascii_name}.{i}@c{self.no}.example",
-                    "teams": list(dict.fromkeys(teams)),
+                    "email": email,
+                    "teams": teams,
+                    "search_text": person_search_text(
+                        Columns({"first_name": first, "last_name": last, "email": email, "teams": teams})
+                    ),
                     "role": "manager" if i % 12 == 0 else "employee",
                     "start_date": now - timedelta(days=rng.randrange(30, 3000)),
                     "created_at": now,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from custody.db.engine import Database
-from custody.db.models import Ownership
+from custody.db.models import Device, Ownership
 from custody.domain import devices
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from custody.domain.keys import authenticate, create_key, revoke_key
@@ -143,6 +143,17 @@ def test_search_follows_the_holder(db: Database, world: World) -> None:
         tenant = Tenant(session, world.a)
         assert devices.list_devices(tenant, query)[1] == 0
         assert devices.list_devices(tenant, devices.DeviceQuery(search=f"{name} MARLEY"))[1] == 1
+
+
+def test_a_change_of_holder_leaves_the_devices_search_words(db: Database, world: World) -> None:
+    """The holder's words are the person's: assigning rewrites no device row of the trigram index."""
+    name, serial = f"Yoga-{uuid.uuid4().hex[:6]}", f"SN-{uuid.uuid4().hex[:6]}"
+    device = create_one(db, world.a, laptop(name, serial=serial, holder=world.ada))
+    with db.write() as session:
+        devices.update_device(Tenant(session, world.a), device, devices.DeviceChanges(holder=world.bob))
+    with db.read() as session:
+        words = session.scalars(select(Device.search_text).where(Device.id == device)).one()
+    assert words == f"{name}\n{serial}".lower()
 
 
 def test_search_follows_a_rename(db: Database, world: World) -> None:

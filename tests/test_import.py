@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from custody.db.engine import Database
 from custody.db.models import Address, Base, Device, DeviceCount, Ownership
 from custody.domain import enums
+from custody.domain.devices import DeviceQuery, list_devices
 from custody.domain.documents import refresh_devices
 from custody.domain.imports import ImportResult, LineError, import_devices
 from custody.domain.people import create_company, create_person
@@ -279,7 +280,10 @@ def test_bulk_rendering_matches_the_write_path(db: Database, fresh_company: Comp
         searched = {d.id: d.search_text for d in tenant.scalars(tenant.select(Device))}
     assert {i: json.loads(doc) for i, (doc, _) in stored.items()} == {i: json.loads(d) for i, d in rendered.items()}
     assert {i: text for i, (_, text) in stored.items()} == searched
-    assert any("grace" in text for text in searched.values())  # the new holder is searchable
+    with db.read() as session:  # the new holder is searchable, through the person's words
+        tenant = Tenant(session, Caller(company_id=fresh_company.id, person_id=None, can_write=False))
+        docs, total = list_devices(tenant, DeviceQuery(search="grace " + line["serial_number"]))
+    assert total == 1 and json.loads(docs[0])["user_id"] == person_id(fresh_company, 1)
 
 
 def test_parcels_without_dates_keep_the_line_order(db: Database, fresh_company: Company) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from custody.db.engine import Database
 from custody.db.models import Base, Ownership
-from custody.domain.devices import DeviceSpec, create_devices
+from custody.domain.devices import DeviceQuery, DeviceSpec, create_devices, list_devices
 from custody.domain.ownership import _HOLDER_AT
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant
@@ -27,7 +27,10 @@ from tests.test_deep_pages import kept_blocks
 
 # Made by the migration's own dialect-specific SQL and unknown to the models on purpose: the search
 # indexes (SQLite FTS5 table and its shadow tables, PostgreSQL pg_trgm GIN index).
-OUTSIDE_MODELS = {"table": ("device_search",), "index": ("ix_device_search_trgm",)}
+OUTSIDE_MODELS = {
+    "table": ("device_search", "person_search"),
+    "index": ("ix_device_search_trgm", "ix_person_search_trgm"),
+}
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -176,5 +179,56 @@ def test_0005_backfills_its_block_counts_and_downgrades(backend: str, tmp_path: 
             upgrade(database.engine)
             kept, fresh = kept_blocks(database)
             assert kept == fresh and ("ARCHIVED" in {status for _, status, _ in kept})
+        finally:
+            database.dispose()
+
+
+def test_0009_moves_the_holders_words_to_the_person_and_back(backend: str, tmp_path: Path) -> None:
+    """The upgrade gives people their words and leaves devices their own (the holder's found through
+    the person's index); the downgrade writes the holder's words into the device's again."""
+    with empty_database(backend, tmp_path) as url:
+        database = Database(url)
+        try:
+            upgrade(database.engine, "0008")
+            with database.write() as session:
+                company = create_company(session, "A")
+                tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
+                session.execute(
+                    text(
+                        "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, teams, role, "
+                        "created_at, updated_at) VALUES (7, :c, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'Zoé', 'Ünal', "
+                        "'zoe@a.test', :teams, 'employee', :t, :t)"
+                    ),
+                    {"c": company.id, "teams": json.dumps(["Platform-Ops"]), "t": "2024-01-01 00:00:00"},
+                )
+                create_devices(
+                    tenant, [DeviceSpec(fields={"name": f"Book {i}", "serial_number": f"S{i}"}) for i in (1, 2)]
+                )
+                # As 0008 kept them: the holder's words in the device's.
+                old = "book 1\ns1\nzoé ünal\nzoe@a.test\nplatform-ops"
+                session.execute(
+                    text("UPDATE device SET holder_id = 7, search_text = :w WHERE name = 'Book 1'"), {"w": old}
+                )
+            upgrade(database.engine)
+            with database.engine.connect() as conn:
+                devices: dict[str, str] = dict(conn.execute(text("SELECT name, search_text FROM device")).all())
+                person = conn.execute(text("SELECT search_text FROM person WHERE id = 7")).scalar_one()
+            assert devices == {"Book 1": "book 1\ns1", "Book 2": "book 2\ns2"}
+            assert person == "zoé ünal\nzoe@a.test\nplatform-ops"  # Python's lower(), not SQL's
+            with database.read() as session:
+                for search in ("platform-ops", "ÜNAL book", "zoe@a", "s1"):
+                    docs, total = list_devices(
+                        Tenant(session, Caller(company.id, None, False)), DeviceQuery(search=search)
+                    )
+                    assert total == 1 and json.loads(docs[0])["name"] == "Book 1", search
+            with database.engine.connect() as connection:
+                command.downgrade(alembic_config_for(database, connection), "0008")
+                connection.commit()
+            with database.engine.connect() as conn:
+                assert dict(conn.execute(text("SELECT name, search_text FROM device")).all()) == {
+                    "Book 1": old,
+                    "Book 2": "book 2\ns2",
+                }
+                assert "search_text" not in {c["name"] for c in inspect(conn).get_columns("person")}
         finally:
             database.dispose()

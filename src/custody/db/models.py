@@ -75,6 +75,8 @@ class Person(Base):
     manager_id: Mapped[int | None] = mapped_column(Id)
     start_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     termination_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What `search=` of the devices this person holds matches (`documents.person_search_text`).
+    search_text: Mapped[str] = mapped_column(Text, server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

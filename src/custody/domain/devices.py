@@ -18,20 +18,22 @@ from sqlalchemy import (
     case,
     cast,
     column,
+    exists,
     func,
     literal,
+    or_,
     select,
     table,
-    text,
     true,
+    union,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.sql.selectable import CompoundSelect
 from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from custody.db.engine import Reader
-from custody.db.models import Device, DeviceBlockCount, DeviceCount, PurchaseOrder
+from custody.db.models import Device, DeviceBlockCount, DeviceCount, Person, PurchaseOrder
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.errors import Conflict, NotFound
@@ -229,18 +231,24 @@ _blocks = DeviceBlockCount.__table__.c
 BLOCK_BITS = 10
 BLOCK = 1 << BLOCK_BITS
 _fts = table("device_search", column("rowid"), column("device_search"))
+_person_fts = table("person_search", column("rowid"), column("person_search"))
+_p = Person.__table__.c
 
 
 @dataclass(frozen=True, slots=True)
 class Search:
     """A search's shape (which conditions it needs, the key of a cached statement) and its values.
 
-    Every word must match, case-insensitively, as a substring of a device's search words (`%`, `_`
-    and quotes are literal). On SQLite words of three or more characters go through the FTS5
-    trigram index; the others, and every word on PostgreSQL, through `LIKE`."""
+    Every word must match, case-insensitively, as a substring of the device's own words (name,
+    serial number) or of its holder's (name, email, teams: the person's, `person.search_text`).
+    `%`, `_` and quotes are literal. One word, the anchor, finds the candidates through the trigram
+    indexes, on devices and on people: the longest one (the most trigrams: as a rule the fewest
+    matches) of those the indexes serve, on SQLite's FTS5 `trigram` three characters or more, on
+    PostgreSQL's `pg_trgm` any. The other words are checked on the candidates by `LIKE`. Without
+    an anchor (SQLite, only shorter words), every word is checked on every device of the company."""
 
-    fts: bool = False
-    likes: int = 0
+    anchor: str | None = None  # how the anchor is matched: "fts" (SQLite) or "like"; None: no anchor
+    likes: int = 0  # the other words
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -248,27 +256,57 @@ class Search:
         if text:
             check_text({"search": text})
         words = (text or "").lower().split()
-        indexed = [w for w in words if len(w) >= TRIGRAM] if dialect == "sqlite" else []
-        likes = [w for w in words if w not in indexed]
-        params = {f"like{i}": like_pattern(word) for i, word in enumerate(likes)}
-        if indexed:
-            params["phrase"] = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
-        return cls(fts=bool(indexed), likes=len(likes), params=params)
+        served = [w for w in words if len(w) >= TRIGRAM] if dialect == "sqlite" else words
+        if not served:
+            return cls(None, len(words), {f"like{i}": like_pattern(word) for i, word in enumerate(words)})
+        anchor = max(served, key=len)
+        words.remove(anchor)
+        params = {f"like{i}": like_pattern(word) for i, word in enumerate(words)}
+        if dialect == "sqlite":
+            params["anchor"] = '"' + anchor.replace('"', '""') + '"'  # an FTS5 string: a phrase of its trigrams
+            return cls("fts", len(words), params)
+        params["anchor"] = like_pattern(anchor)
+        return cls("like", len(words), params)
 
     @property
-    def shape(self) -> tuple[bool, int]:
-        return self.fts, self.likes
+    def shape(self) -> tuple[str | None, int]:
+        return self.anchor, self.likes
 
 
-def search_conditions(fts: bool, likes: int) -> list[ColumnElement[bool]]:
-    """The conditions of a `Search` of this shape, on the `device` table."""
-    conditions: list[ColumnElement[bool]] = [
-        _d.search_text.like(bindparam(f"like{i}"), escape="\\") for i in range(likes)
+def _anchor_matches(anchor: str, d: Any = _d) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Conditions on a device's columns `d`: its own words match the anchor; its holder's words do."""
+    if anchor == "fts":
+        own = d.id.in_(select(_fts.c.rowid).where(_fts.c.device_search.op("MATCH")(bindparam("anchor"))))
+        people = select(_person_fts.c.rowid).where(_person_fts.c.person_search.op("MATCH")(bindparam("anchor")))
+    else:
+        own = d.search_text.like(bindparam("anchor"), escape="\\")
+        people = select(_p.id).where(
+            _p.company_id == bindparam("company_id"), _p.search_text.like(bindparam("anchor"), escape="\\")
+        )
+    return own, d.holder_id.in_(people)
+
+
+def _word_checks(likes: int) -> list[ColumnElement[bool]]:
+    """Conditions on `device`: each word other than the anchor is in its own words or its holder's."""
+    return [
+        or_(
+            _d.search_text.like(bindparam(f"like{i}"), escape="\\"),
+            exists().where(_p.id == _d.holder_id, _p.search_text.like(bindparam(f"like{i}"), escape="\\")),
+        )
+        for i in range(likes)
     ]
-    if fts:
-        # The trigram index yields the matching ids; SQLite then looks each one up by key.
-        matching = select(_fts.c.rowid).where(_fts.c.device_search.op("MATCH")(bindparam("phrase")))
-        conditions.append(_d.id.in_(matching))
+
+
+def search_conditions(anchor: str | None, likes: int) -> list[ColumnElement[bool]]:
+    """The conditions of a `Search` of this shape on `device`, for a statement that filters devices
+    with other conditions (the device management API's list). The anchor's two ways are one
+    `IN` of their union: SQLite does not serve an `OR` of two `IN`s by two indexes."""
+    conditions = _word_checks(likes)
+    if anchor is not None:
+        a = _device.alias("anchored").c
+        own, held = _anchor_matches(anchor, a)
+        company = a.company_id == bindparam("company_id")
+        conditions.append(_d.id.in_(union(select(a.id).where(company, own), select(a.id).where(company, held))))
     return conditions
 
 
@@ -287,38 +325,22 @@ def _list_statements(status: bool, user: bool) -> tuple[Select[Any], Select[Any]
     return page, count
 
 
-# The covering index that answers "a listed device of the company (of this status / holder) with
-# this id" from the id alone, by the filters a search may add (SQLite: `_search_page`).
-_COVERING = {(False, False): "ix_device_listed", (True, False): "ix_device_status", (False, True): "ix_device_holder"}
-
-
 @functools.cache
-def _search_page(status: bool, user: bool, fts: bool, likes: int) -> Select[Any]:
+def _search_page(status: bool, user: bool, anchor: str | None, likes: int) -> Select[Any]:
     """A search's total and page in one statement, its matches read once: rows `(total, doc)`,
     the page in id order, or one row `(total, NULL)` when the page is empty. Counting and paging
-    in two statements read the trigram index twice, and that read is most of a search's time (a
-    team at 1,000,000 devices: 37 ms to count, 11 ms for the page; 21 ms in one statement).
-
-    On SQLite each match found by the trigram index is checked against a covering index of the
-    filters rather than the device row itself: half the time of the count, where a row lookup
-    in the million-row table costs about 2 us."""
-    matches: Select[Any] | TextualSelect
-    covering = _COVERING.get((status, user))
-    if fts and not likes and covering is not None:  # (a LIKE reads the row anyway)
-        # Written out: SQLAlchemy renders no table hints on SQLite, and SQLite's planner prefers
-        # the primary key, whose rows here hold the 2 KB stored item.
-        filters = " AND client_status = :client_status" if status else ""
-        filters += " AND holder_id = :user_id" if user else ""
-        matches = text(
-            f"SELECT id FROM device INDEXED BY {covering} WHERE company_id = :company_id AND deleted_at IS NULL"
-            f"{filters} AND id IN (SELECT rowid FROM device_search WHERE device_search MATCH :phrase)"
-        ).columns(id=BigInteger)
+    in two statements read the trigram indexes twice, and that read is most of a search's time.
+    The matches are the union of the devices whose own words match the anchor and the devices
+    held by people whose words do (through the holder index, filtered as it is read)."""
+    conditions = _conditions(status)
+    if user:
+        conditions.append(_d.holder_id == bindparam("user_id"))
+    conditions += _word_checks(likes)
+    if anchor is None:
+        matches: Select[Any] | CompoundSelect[Any] = select(_d.id).where(*conditions)
     else:
-        conditions = _conditions(status)
-        if user:
-            conditions.append(_d.holder_id == bindparam("user_id"))
-        conditions += search_conditions(fts, likes)
-        matches = select(_d.id).where(*conditions)
+        own, held = _anchor_matches(anchor)
+        matches = union(select(_d.id).where(*conditions, own), select(_d.id).where(*conditions, held))
     found = matches.cte("found").prefix_with("MATERIALIZED")  # once, for the count and the page
     limit, offset = bindparam("limit", type_=BigInteger), bindparam("offset", type_=BigInteger)
     page_ids = select(found.c.id).order_by(found.c.id).limit(limit).offset(offset)
@@ -415,7 +437,7 @@ class _ListPlan:
     @property
     def by_blocks(self) -> bool:
         """Kept block counts serve a deep page of this filter (`_block_page`)."""
-        return self.params["offset"] >= BLOCK and not self.user and self.search.shape == (False, 0)
+        return self.params["offset"] >= BLOCK and not self.user and self.search.shape == (None, 0)
 
 
 def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[str], int]:
@@ -426,7 +448,7 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[l
     if plan is None:
         return [], 0
     params = plan.params
-    if plan.search.shape != (False, 0):  # total and page in one statement (`_search_page`)
+    if plan.search.shape != (None, 0):  # total and page in one statement (`_search_page`)
         rows = tenant.rows(_search_page(plan.status, plan.user, *plan.search.shape), params)
         return [doc for _, doc in rows if doc is not None], int(rows[0][0])
     page, count = plan.statements

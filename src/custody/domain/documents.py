@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy import bindparam, update
 
-from custody.db.models import Device, MdmEnrollment, Parcel, Person, PurchaseOrder
+from custody.db.models import Device, MdmEnrollment, Parcel, PurchaseOrder
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.tenancy import Tenant
 from custody.domain.timefmt import iso_z
@@ -122,12 +122,16 @@ class Holder(Protocol):
     def teams(self) -> list[str]: ...
 
 
-def search_text(device: Named, holder: Holder | None) -> str:
-    """What `search=` matches: device name, serial number, assignee name and email, and teams."""
-    words = [device.name, device.serial_number]
-    if holder is not None:
-        words += [f"{holder.first_name} {holder.last_name}", holder.email, *holder.teams]
-    return "\n".join(w for w in words if w).lower()
+def search_text(device: Named) -> str:
+    """A device's own words for `search=`: its name and serial number. Its holder's words (name,
+    email, teams) are the person's (`person_search_text`), found through the holder: a change of
+    holder rewrites no search index."""
+    return "\n".join(w for w in (device.name, device.serial_number) if w).lower()
+
+
+def person_search_text(person: Holder) -> str:
+    """A person's words for `search=` of the devices they hold: name, email and teams."""
+    return "\n".join((f"{person.first_name} {person.last_name}", person.email, *person.teams)).lower()
 
 
 _HOLDER_KEY = ',"user_id":'
@@ -150,13 +154,13 @@ class Columns:
 _DEVICE = Device.__table__
 # What rendering reads of a device, and its stored words to compare with (not the stored item).
 _RENDERED = [c for c in _DEVICE.c if c.name not in ("doc", "tags", "created_at", "updated_at", "deleted_at")]
-_MDM, _ORDER, _PARCEL, _PERSON = (m.__table__ for m in (MdmEnrollment, PurchaseOrder, Parcel, Person))
+_MDM, _ORDER, _PARCEL = (m.__table__ for m in (MdmEnrollment, PurchaseOrder, Parcel))
 
 
 def refresh_devices(tenant: Tenant, device_ids: Iterable[int]) -> dict[int, str]:
     """Re-render the stored item and search words of these devices from their current rows;
     returns the new items by device id. Reads through Core (the session's pending changes are
-    flushed first), so a device re-rendered after a report costs five plain selects."""
+    flushed first), so a device re-rendered after a report costs four plain selects."""
     ids = sorted(set(device_ids))
     rendered: dict[int, str] = {}
     session = tenant.session
@@ -174,16 +178,14 @@ def refresh_devices(tenant: Tenant, device_ids: Iterable[int]) -> dict[int, str]
         parcels: dict[int, list[Any]] = defaultdict(list)
         for p in rows(Parcel, _PARCEL.c, _PARCEL.c.device_id, chunk):
             parcels[p.device_id].append(p)
-        holder_ids = {d.holder_id for d in devices if d.holder_id is not None}
-        holders = {p.id: p for p in rows(Person, _PERSON.c, _PERSON.c.id, holder_ids)}
         reindexed: list[dict[str, Any]] = []
         kept: list[dict[str, Any]] = []
         for d in devices:
             doc = _encode(company_item(d, mdms.get(d.id), orders[d.order_id], parcels[d.id])).decode()
-            words = search_text(d, holders.get(d.holder_id) if d.holder_id else None)
+            words = search_text(d)
             rendered[d.id] = doc
             # Words that did not change are not written: SQLite's FTS5 trigger re-indexes them on
-            # any write of the column, the same words too (a posture report changes only the item).
+            # any write of the column, the same words too (most changes leave name and serial).
             if words == d.search_text:
                 kept.append({"b_id": d.id, "doc": doc})
             else:

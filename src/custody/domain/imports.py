@@ -211,7 +211,7 @@ class _OrderPlan:
 class _Plan:
     items: list[tuple[int, ImportLine]]
     existing: dict[str, dict[str, Any]]  # serial -> stored device columns
-    people: dict[int, Columns]
+    people: set[int]  # the company's people among the holders the file names
     mdm: dict[int, dict[str, Any]]  # device id -> stored enrollment of updated devices
     parcels: dict[int, list[Columns]]  # device id -> stored parcels of updated devices
     orders: dict[str, _OrderPlan]
@@ -328,16 +328,9 @@ def _plan(tenant: Tenant, items: list[tuple[int, ImportLine]]) -> _Plan:
     updated_ids = [d["id"] for d in existing.values()]
 
     person_ids = {line.user_id for _, line in items if isinstance(line.user_id, int)}
-    person_ids.update(
-        d["holder_id"]
-        for _, line in items
-        if line.user_id is UNSET and (d := existing.get(line.serial_number)) and d["holder_id"]
-    )
-    people: dict[int, Columns] = {}
+    people: set[int] = set()
     for ids in _chunks(sorted(person_ids), chunk):
-        stmt = tenant.columns(Person, Person.id, Person.first_name, Person.last_name, Person.email, Person.teams)
-        for row in tenant.execute(stmt.where(_among(dialect, Person.id, ids))).mappings():
-            people[row["id"]] = Columns(dict(row))
+        people.update(tenant.scalars(tenant.columns(Person, Person.id).where(_among(dialect, Person.id, ids))))
 
     address_ids = {
         a
@@ -424,7 +417,7 @@ def _among(dialect: str, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(values)
 
 
-def _check_references(number: int, line: ImportLine, people: dict[int, Columns], addresses: set[int]) -> None:
+def _check_references(number: int, line: ImportLine, people: set[int], addresses: set[int]) -> None:
     if isinstance(line.user_id, int) and line.user_id not in people:
         raise LineError(number, f"user_id {line.user_id} is not a person of this company")
     if isinstance(line.parcels, list):
@@ -647,14 +640,11 @@ class _Apply:
         mdm = self._mdm(line, values, batch)
         parcels = self._parcels(line, stored, values["id"], batch)
         self._holder(line, stored, values, batch)
-        holder = values["holder_id"]
         device = cast(Device, Columns(values))
         order = cast(PurchaseOrder, self.orders[values["order_id"]])
         item = company_item(device, cast(MdmEnrollment | None, mdm), order, cast(list[Parcel], parcels))
         values["doc"] = _encode(item).decode()
-        values["search_text"] = search_text(
-            device, cast(Person | None, self.plan.people.get(holder) if holder else None)
-        )
+        values["search_text"] = search_text(device)
         values["characteristics"] = _encode(values["characteristics"]).decode()
         values["updated_at"] = self.bound_now
         if stored is None:

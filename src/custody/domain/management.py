@@ -224,7 +224,7 @@ def _has_tag(dialect: str) -> ColumnElement[bool]:
 
 @functools.cache
 def _list_statements(
-    dialect: str, owner: bool, platform: bool, kind: bool, tag: bool, fts: bool, likes: int
+    dialect: str, owner: bool, platform: bool, kind: bool, tag: bool, anchor: str | None, likes: int
 ) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements for one shape of query, built once (see `devices`)."""
     conditions = list(_MANAGED)
@@ -239,14 +239,14 @@ def _list_statements(
         conditions.append(_d.type == bindparam("type"))
     if tag:
         conditions.append(_has_tag(dialect))
-    conditions += search_conditions(fts, likes)
+    conditions += search_conditions(anchor, likes)
     # The page's ids first, on `device` alone (index-only for a kind): the rows an offset skips
     # are not joined to their enrollment and holder; only the page's are.
     ids = select(_d.id).where(*conditions).order_by(_d.id)
     ids = ids.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
     chosen = ids.subquery("page_ids")
     page = select(*_COLUMNS).select_from(_joined(chosen.join(_device, _d.id == chosen.c.id))).order_by(chosen.c.id)
-    if owner or platform or tag or fts or likes:
+    if owner or platform or tag or anchor or likes:
         count = select(func.count()).select_from(_device).where(*conditions)
     else:  # the kept per-kind counts: one lookup instead of a walk over the kind's devices
         kinds = (

@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from custody.db.engine import Reader
 from custody.db.models import Device, DeviceCount, HolderDue, Ownership, OwnershipCount, Person
 from custody.db.types import UTCDateTime
-from custody.domain.documents import refresh_devices, search_text, with_holder
+from custody.domain.documents import refresh_devices, with_holder
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from custody.domain.fields import check_text
 from custody.domain.tenancy import MAX_ID, Caller, Tenant
@@ -81,15 +81,12 @@ def _open_span(tenant: Tenant, device_id: int, person_id: int, start: datetime, 
 
 
 _p = Person.__table__.c
-# A person's id and search words (`documents.search_text`): what a holder change needs of them.
-_PERSON = select(_p.id, _p.first_name, _p.last_name, _p.email, _p.teams).where(
-    _p.company_id == bindparam("company_id"), _p.id == bindparam("person_id")
-)
+_PERSON = select(_p.id).where(_p.company_id == bindparam("company_id"), _p.id == bindparam("person_id"))
 
 
 def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Any:
-    """A person of the caller's company (id and search words); any other id, existing elsewhere or
-    not, is the same error."""
+    """A person of the caller's company (its id); any other id, existing elsewhere or not, is the
+    same error."""
     person = None
     if 0 < person_id <= MAX_ID:
         params = {"company_id": tenant.company_id, "person_id": person_id}
@@ -193,7 +190,7 @@ _END_SPAN = (
 _SET_HOLDER = (
     update(Device.__table__)  # type: ignore[arg-type]
     .where(_d.id == bindparam("device_id"))
-    .values(holder_id=bindparam("holder_id"), doc=bindparam("doc"), search_text=bindparam("search_text"))
+    .values(holder_id=bindparam("holder_id"), doc=bindparam("doc"))
 )
 
 
@@ -209,14 +206,14 @@ def _device(row: Any) -> Device:
 
 
 def _hand_over(run: Reader, device: Any, holder: Any) -> None:
-    """Make `holder` (or nobody) the device's holder: the column, its stored item and search words."""
+    """Make `holder` (or nobody) the device's holder: the column and its stored item (the holder's
+    search words are the person's own, not the device's)."""
     run.execute(
         _SET_HOLDER,
         {
             "device_id": device.id,
             "holder_id": holder.id if holder is not None else None,
             "doc": with_holder(device.doc, holder.id if holder is not None else None),
-            "search_text": search_text(device, holder),
         },
     )
 
