@@ -12,6 +12,7 @@ from anyio import to_thread
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from custody.apis.errors import classify
 from custody.app import create_app
@@ -136,3 +137,23 @@ def test_postgresql_work_runs_on_few_threads(db: Database) -> None:
 
 async def _default_threads() -> float:
     return to_thread.current_default_thread_limiter().total_tokens
+
+
+def test_analyze_vacuums_postgresql_and_keeps_the_time_limit(backend: str, db: Database) -> None:
+    """After a bulk load or an upgrade, `analyze` leaves PostgreSQL's tables vacuumed (pages marked
+    all-visible, for index-only scans) as well as analyzed, and the pooled connection it lifted the
+    statement time limit on has it back."""
+    if backend != "postgres":
+        pytest.skip("VACUUM is PostgreSQL's")
+    db.analyze()
+    stats = "SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = :t"
+    pool = db.engine.pool
+    assert isinstance(pool, QueuePool)
+    connections = [db.engine.connect() for _ in range(pool.checkedin() + 1)]  # every pooled one
+    try:
+        assert connections[0].execute(text(stats), {"t": "device"}).scalar_one()
+        limits = {c.execute(text("SHOW statement_timeout")).scalar_one() for c in connections}
+    finally:
+        for connection in connections:
+            connection.close()
+    assert limits == {f"{STATEMENT_TIMEOUT_MS // 1000}s"}
