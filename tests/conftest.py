@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import event
 
 from custody.db.engine import Database
 from custody.domain.keys import create_key
@@ -233,3 +235,18 @@ def api(server: str) -> Iterator[httpx.Client]:
     """An HTTP client on the company devices API base (`/platform/v1`)."""
     with httpx.Client(base_url=f"{server}/platform/v1", timeout=30) as client:
         yield client
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL `db`'s engine runs inside the block, each with its white space folded."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        seen.append(" ".join(sql.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)

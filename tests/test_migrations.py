@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,52 +45,63 @@ def test_migrations_match_the_models(db: Database) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_0002_carries_teams_over_and_back(backend: str, tmp_path: Path) -> None:
-    """Upgrading a 0001 database with people keeps their team (as a one-item `teams`), and the
-    downgrade restores it; a manager from another company is refused by the upgraded schema."""
+@contextmanager
+def database_at(backend: str, tmp_path: Path, revision: str) -> Iterator[Database]:
+    """A new database on this backend, migrated up to `revision`."""
     with empty_database(backend, tmp_path) as url:
         database = Database(url)
         try:
-            upgrade(database.engine, "0001")
-            now = "2024-01-01 00:00:00"
-            with database.engine.begin() as conn:
-                conn.execute(
-                    text("INSERT INTO company (id, name, created_at) VALUES (1, 'A', :t), (2, 'B', :t)"), {"t": now}
-                )
-                conn.execute(
-                    text(
-                        "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, team, role, "
-                        "created_at, updated_at) VALUES "
-                        "(1, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'Ada', 'L', 'ada@a.test', 'Engineering', 'employee', "
-                        ":t, :t), "
-                        "(2, 1, 'bbbbbbbbbbbbbbbbbbbbbbbb', 'Bob', 'L', 'bob@a.test', NULL, 'employee', :t, :t), "
-                        "(3, 2, 'cccccccccccccccccccccccc', 'Cy', 'L', 'cy@b.test', 'Ops', 'employee', :t, :t)"
-                    ),
-                    {"t": now},
-                )
-            upgrade(database.engine)
-            with database.engine.connect() as conn:
-                teams: dict[int, Any] = dict(conn.execute(text("SELECT id, teams FROM person ORDER BY id")).all())
-            assert {k: json.loads(v) if isinstance(v, str) else v for k, v in teams.items()} == {
-                1: ["Engineering"],
-                2: [],
-                3: ["Ops"],
-            }
-            with pytest.raises(IntegrityError), database.engine.begin() as conn:
-                conn.execute(text("UPDATE person SET manager_id = 3 WHERE id = 1"))
-            with database.engine.begin() as conn:
-                conn.execute(text("UPDATE person SET manager_id = 2 WHERE id = 1"))
-            with database.engine.connect() as connection:
-                command.downgrade(alembic_config_for(database, connection), "0001")
-                connection.commit()
-            with database.engine.connect() as conn:
-                assert dict(conn.execute(text("SELECT id, team FROM person ORDER BY id")).all()) == {
-                    1: "Engineering",
-                    2: None,
-                    3: "Ops",
-                }
+            upgrade(database.engine, revision)
+            yield database
         finally:
             database.dispose()
+
+
+def test_0002_carries_teams_over_and_back(backend: str, tmp_path: Path) -> None:
+    """Upgrading a 0001 database with people keeps their team (as a one-item `teams`), and the
+    downgrade restores it; a manager from another company is refused by the upgraded schema."""
+    with database_at(backend, tmp_path, "0001") as database:
+        now = "2024-01-01 00:00:00"
+        with database.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO company (id, name, created_at) VALUES (1, 'A', :t), (2, 'B', :t)"), {"t": now}
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, team, role, "
+                    "created_at, updated_at) VALUES "
+                    "(1, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'Ada', 'L', 'ada@a.test', 'Engineering', 'employee', "
+                    ":t, :t), "
+                    "(2, 1, 'bbbbbbbbbbbbbbbbbbbbbbbb', 'Bob', 'L', 'bob@a.test', NULL, 'employee', :t, :t), "
+                    "(3, 2, 'cccccccccccccccccccccccc', 'Cy', 'L', 'cy@b.test', 'Ops', 'employee', :t, :t)"
+                ),
+                {"t": now},
+            )
+        upgrade(database.engine)
+        with database.engine.connect() as conn:
+            teams: dict[int, Any] = dict(conn.execute(text("SELECT id, teams FROM person ORDER BY id")).all())
+        assert {k: json.loads(v) if isinstance(v, str) else v for k, v in teams.items()} == {
+            1: ["Engineering"],
+            2: [],
+            3: ["Ops"],
+        }
+        with pytest.raises(IntegrityError), database.engine.begin() as conn:
+            conn.execute(text("UPDATE person SET manager_id = 3 WHERE id = 1"))
+        with database.engine.begin() as conn:
+            conn.execute(text("UPDATE person SET manager_id = 2 WHERE id = 1"))
+        downgrade(database, "0001")
+        with database.engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT id, team FROM person ORDER BY id")).all()) == {
+                1: "Engineering",
+                2: None,
+                3: "Ops",
+            }
+
+
+def downgrade(database: Database, revision: str) -> None:
+    with database.engine.connect() as connection:
+        command.downgrade(alembic_config_for(database, connection), revision)
+        connection.commit()
 
 
 def alembic_config_for(database: Database, connection: Connection) -> Config:
@@ -156,79 +169,59 @@ def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None
 def test_0005_backfills_its_block_counts_and_downgrades(backend: str, tmp_path: Path) -> None:
     """The upgrade counts the devices already there; the downgrade drops the table and its triggers
     (devices are still written without them), and upgrading again counts afresh."""
-    with empty_database(backend, tmp_path) as url:
-        database = Database(url)
-        try:
-            upgrade(database.engine, "0004")
-            with database.write() as session:
-                company = create_company(session, "A")
-                tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
-                statuses = ("AVAILABLE", "IN_SERVICE", "SHIPPED")
-                create_devices(tenant, [DeviceSpec(fields={"client_status": statuses[i % 3]}) for i in range(1500)])
-                session.execute(text("UPDATE device SET deleted_at = updated_at WHERE id % 7 = 0"))
-            upgrade(database.engine)
-            kept, fresh = kept_blocks(database)
-            assert kept == fresh and len(kept) >= 8  # two blocks at least: 3 statuses and all, each
-            with database.engine.connect() as connection:
-                command.downgrade(alembic_config_for(database, connection), "0004")
-                connection.commit()
-            with database.engine.begin() as conn:
-                assert "device_block_count" not in inspect(conn).get_table_names()
-                conn.execute(text("UPDATE device SET client_status = 'ARCHIVED' WHERE id % 5 = 0"))
-                conn.execute(text("DELETE FROM device WHERE id % 11 = 0"))
-            upgrade(database.engine)
-            kept, fresh = kept_blocks(database)
-            assert kept == fresh and ("ARCHIVED" in {status for _, status, _ in kept})
-        finally:
-            database.dispose()
+    with database_at(backend, tmp_path, "0004") as database:
+        with database.write() as session:
+            company = create_company(session, "A")
+            tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
+            statuses = ("AVAILABLE", "IN_SERVICE", "SHIPPED")
+            create_devices(tenant, [DeviceSpec(fields={"client_status": statuses[i % 3]}) for i in range(1500)])
+            session.execute(text("UPDATE device SET deleted_at = updated_at WHERE id % 7 = 0"))
+        upgrade(database.engine)
+        kept, fresh = kept_blocks(database)
+        assert kept == fresh and len(kept) >= 8  # two blocks at least: 3 statuses and all, each
+        downgrade(database, "0004")
+        with database.engine.begin() as conn:
+            assert "device_block_count" not in inspect(conn).get_table_names()
+            conn.execute(text("UPDATE device SET client_status = 'ARCHIVED' WHERE id % 5 = 0"))
+            conn.execute(text("DELETE FROM device WHERE id % 11 = 0"))
+        upgrade(database.engine)
+        kept, fresh = kept_blocks(database)
+        assert kept == fresh and ("ARCHIVED" in {status for _, status, _ in kept})
 
 
 def test_0009_moves_the_holders_words_to_the_person_and_back(backend: str, tmp_path: Path) -> None:
     """The upgrade gives people their words and leaves devices their own (the holder's found through
     the person's index); the downgrade writes the holder's words into the device's again."""
-    with empty_database(backend, tmp_path) as url:
-        database = Database(url)
-        try:
-            upgrade(database.engine, "0008")
-            with database.write() as session:
-                company = create_company(session, "A")
-                tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
-                session.execute(
-                    text(
-                        "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, teams, role, "
-                        "created_at, updated_at) VALUES (7, :c, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'Zoé', 'Ünal', "
-                        "'zoe@a.test', :teams, 'employee', :t, :t)"
-                    ),
-                    {"c": company.id, "teams": json.dumps(["Platform-Ops"]), "t": "2024-01-01 00:00:00"},
-                )
-                create_devices(
-                    tenant, [DeviceSpec(fields={"name": f"Book {i}", "serial_number": f"S{i}"}) for i in (1, 2)]
-                )
-                # As 0008 kept them: the holder's words in the device's.
-                old = "book 1\ns1\nzoé ünal\nzoe@a.test\nplatform-ops"
-                session.execute(
-                    text("UPDATE device SET holder_id = 7, search_text = :w WHERE name = 'Book 1'"), {"w": old}
-                )
-            upgrade(database.engine)
-            with database.engine.connect() as conn:
-                devices: dict[str, str] = dict(conn.execute(text("SELECT name, search_text FROM device")).all())
-                person = conn.execute(text("SELECT search_text FROM person WHERE id = 7")).scalar_one()
-            assert devices == {"Book 1": "book 1\ns1", "Book 2": "book 2\ns2"}
-            assert person == "zoé ünal\nzoe@a.test\nplatform-ops"  # Python's lower(), not SQL's
-            with database.read() as session:
-                for search in ("platform-ops", "ÜNAL book", "zoe@a", "s1"):
-                    docs, total = list_devices(
-                        Tenant(session, Caller(company.id, None, False)), DeviceQuery(search=search)
-                    )
-                    assert total == 1 and json.loads(docs[0])["name"] == "Book 1", search
-            with database.engine.connect() as connection:
-                command.downgrade(alembic_config_for(database, connection), "0008")
-                connection.commit()
-            with database.engine.connect() as conn:
-                assert dict(conn.execute(text("SELECT name, search_text FROM device")).all()) == {
-                    "Book 1": old,
-                    "Book 2": "book 2\ns2",
-                }
-                assert "search_text" not in {c["name"] for c in inspect(conn).get_columns("person")}
-        finally:
-            database.dispose()
+    with database_at(backend, tmp_path, "0008") as database:
+        with database.write() as session:
+            company = create_company(session, "A")
+            tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
+            session.execute(
+                text(
+                    "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, teams, role, "
+                    "created_at, updated_at) VALUES (7, :c, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'Zoé', 'Ünal', "
+                    "'zoe@a.test', :teams, 'employee', :t, :t)"
+                ),
+                {"c": company.id, "teams": json.dumps(["Platform-Ops"]), "t": "2024-01-01 00:00:00"},
+            )
+            create_devices(tenant, [DeviceSpec(fields={"name": f"Book {i}", "serial_number": f"S{i}"}) for i in (1, 2)])
+            # As 0008 kept them: the holder's words in the device's.
+            old = "book 1\ns1\nzoé ünal\nzoe@a.test\nplatform-ops"
+            session.execute(text("UPDATE device SET holder_id = 7, search_text = :w WHERE name = 'Book 1'"), {"w": old})
+        upgrade(database.engine)
+        with database.engine.connect() as conn:
+            devices: dict[str, str] = dict(conn.execute(text("SELECT name, search_text FROM device")).all())
+            person = conn.execute(text("SELECT search_text FROM person WHERE id = 7")).scalar_one()
+        assert devices == {"Book 1": "book 1\ns1", "Book 2": "book 2\ns2"}
+        assert person == "zoé ünal\nzoe@a.test\nplatform-ops"  # Python's lower(), not SQL's
+        with database.read() as session:
+            for search in ("platform-ops", "ÜNAL book", "zoe@a", "s1"):
+                docs, total = list_devices(Tenant(session, Caller(company.id, None, False)), DeviceQuery(search=search))
+                assert total == 1 and json.loads(docs[0])["name"] == "Book 1", search
+        downgrade(database, "0008")
+        with database.engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT name, search_text FROM device")).all()) == {
+                "Book 1": old,
+                "Book 2": "book 2\ns2",
+            }
+            assert "search_text" not in {c["name"] for c in inspect(conn).get_columns("person")}

@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from custody.apis.ownership.params import parse_bound
 from custody.apis.ownership.schemas import micros
@@ -41,7 +39,7 @@ from custody.domain.reports import (
 )
 from custody.domain.tenancy import Caller, Tenant
 from custody.domain.timefmt import utcnow
-from tests.conftest import run_cli
+from tests.conftest import run_cli, statements
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -116,20 +114,6 @@ def stored_mdm(db: Database, device_id: int) -> dict[str, Any] | None:
         doc = session.scalars(select(Device.doc).where(Device.id == device_id)).one()
     mdm: dict[str, Any] | None = json.loads(doc)["mdm"]
     return mdm
-
-
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        seen.append(" ".join(sql.split()))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 # --- ingestion ---------------------------------------------------------------------------------

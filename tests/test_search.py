@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from custody.db.engine import Database
 from custody.db.models import Device, Person
 from custody.domain.devices import DeviceQuery, DeviceSpec, Search, create_devices, delete_device, list_devices
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
+from tests.conftest import statements
 
 NAMES = ("MacBook Pro 14", "MacBook Air 13", "ThinkPad X1 Carbon", "Pixel 8", "Dell Latitude 5440")
 STATUSES = ("AVAILABLE", "IN_SERVICE", "SHIPPED")
@@ -137,20 +136,6 @@ def test_every_search_shape_and_filter_matches_the_reference(db: Database, fleet
     }
     other_total = reference(db, fleets[1].caller.company_id, DeviceQuery(search="macbook"))[1]
     assert 0 < other_total < total
-
-
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        seen.append(" ".join(sql.split()))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize("search", ["macbook", "air 1", "x1"])
