@@ -324,11 +324,8 @@ def _list_statements(status: bool, user: bool) -> tuple[Select[Any], Select[Any]
     """The page and count statements for one shape of query without a search (`_search_page`),
     built once: the list is the hot path, and building SQLAlchemy expressions costs more than
     running the SQL."""
-    conditions = _conditions(status)
-    count = _kept_total(status)
-    if user:
-        conditions.append(_d.holder_id == bindparam("user_id"))
-        count = select(func.count()).select_from(_device).where(*conditions)
+    conditions = _conditions(status, user)
+    count = select(func.count()).select_from(_device).where(*conditions) if user else _kept_total(status)
     page = select(_d.doc).where(*conditions).order_by(_d.id)
     page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
     return page, count
@@ -341,10 +338,7 @@ def _search_page(status: bool, user: bool, anchor: str | None, likes: int) -> Se
     in two statements read the trigram indexes twice, and that read is most of a search's time.
     The matches are the union of the devices whose own words match the anchor and the devices
     held by people whose words do (through the holder index, filtered as it is read)."""
-    conditions = _conditions(status)
-    if user:
-        conditions.append(_d.holder_id == bindparam("user_id"))
-    conditions += _word_checks(likes, anchored=anchor is not None)
+    conditions = _conditions(status, user) + _word_checks(likes, anchored=anchor is not None)
     if anchor is None:
         matches: Select[Any] | CompoundSelect[Any] = select(_d.id).where(*conditions)
     else:
@@ -358,11 +352,13 @@ def _search_page(status: bool, user: bool, anchor: str | None, likes: int) -> Se
     return select(total.c.n, page.c.doc).select_from(total.outerjoin(page, true())).order_by(page.c.id)
 
 
-def _conditions(status: bool) -> list[ColumnElement[bool]]:
-    """A listed device of the caller's company (of `:client_status`)."""
+def _conditions(status: bool, user: bool = False) -> list[ColumnElement[bool]]:
+    """A listed device of the caller's company (of `:client_status`, held by `:user_id`)."""
     conditions: list[ColumnElement[bool]] = [_d.company_id == bindparam("company_id"), _d.deleted_at.is_(None)]
     if status:
         conditions.append(_d.client_status == bindparam("client_status"))
+    if user:
+        conditions.append(_d.holder_id == bindparam("user_id"))
     return conditions
 
 
