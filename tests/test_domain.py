@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from custody.db.engine import Database
 from custody.db.models import Device, Ownership
-from custody.domain import devices
+from custody.domain import devices, ownership
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from custody.domain.keys import authenticate, create_key, revoke_key
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant
+from custody.domain.timefmt import utcnow
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,53 @@ def test_delete_ends_the_open_span_and_hides_the_device(db: Database, world: Wor
     with db.read() as session:
         docs, total = devices.list_devices(Tenant(session, world.a), devices.DeviceQuery(user_id=world.ada))
         assert (docs, total) == ([], 0)
+
+
+def holder_of(db: Database, device_id: int) -> tuple[int | None, int | None]:
+    """The device's holder column and the `user_id` of its stored item."""
+    with db.read() as session:
+        holder, doc = session.execute(select(Device.holder_id, Device.doc).where(Device.id == device_id)).one()
+    return holder, json.loads(doc)["user_id"]
+
+
+def test_a_take_refused_by_the_overlap_rule_leaves_the_holder(db: Database, world: World) -> None:
+    """A take writes the device's new holder and inserts its span together (one round trip on
+    PostgreSQL); when the database refuses the span, the holder it wrote is undone with it."""
+    serial, name = f"SN-{uuid.uuid4().hex[:8]}", "Surface"
+    device = create_one(db, world.a, laptop(name, serial=serial))
+    soon = utcnow() + timedelta(hours=1)
+    with db.write() as session:
+        ownership.take(Tenant(session, world.a), ownership.Take(serial, name, start_time=soon, person_id=world.bob))
+    with pytest.raises(Conflict) as refused, db.write() as session:
+        take = ownership.Take(serial, name, end_time=soon + timedelta(hours=1), person_id=world.ada)
+        ownership.take(Tenant(session, world.a), take)
+    assert refused.value.code == "DEVICE_RESERVED"
+    assert holder_of(db, device) == (None, None)
+    assert spans(db, device) == [(world.bob, True)]
+    with db.write() as session:  # a take now, up to the booking, is allowed and hands the device over
+        span, held = ownership.take(Tenant(session, world.a), ownership.Take(serial, name, person_id=world.ada))
+    assert (held.holder_id, span.end_time) == (world.ada, soon)
+    assert holder_of(db, device) == (world.ada, world.ada)
+
+
+def test_a_release_of_a_span_that_has_ended_leaves_the_holder(db: Database, world: World) -> None:
+    """A release clears the device's holder and ends the span together; when the span turns out to
+    have ended already (here: behind the holder clock's back), the cleared holder is undone."""
+    serial, name = f"SN-{uuid.uuid4().hex[:8]}", "Pixelbook"
+    device = create_one(db, world.a, laptop(name, serial=serial))
+    with db.write() as session:
+        span, _ = ownership.take(Tenant(session, world.a), ownership.Take(serial, name, person_id=world.ada))
+    with db.write() as session:
+        session.execute(update(Ownership).where(Ownership.id == span.id).values(end_time=Ownership.start_time))
+    with pytest.raises(Conflict) as refused, db.write() as session:
+        ownership.release(Tenant(session, world.a), span.id)
+    assert refused.value.code == "ALREADY_RELEASED"
+    assert holder_of(db, device) == (world.ada, world.ada)
+    with db.write() as session:
+        session.execute(update(Ownership).where(Ownership.id == span.id).values(end_time=None))
+        released, held = ownership.release(Tenant(session, world.a), span.id)
+    assert (released.id, held.holder_id, held.name, held.serial_number) == (span.id, None, name, serial)
+    assert holder_of(db, device) == (None, None)
 
 
 def test_search_follows_the_holder(db: Database, world: World) -> None:

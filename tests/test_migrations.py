@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from custody.db.engine import Database
 from custody.db.models import Base, Ownership
 from custody.domain.devices import DeviceQuery, DeviceSpec, create_devices, list_devices
-from custody.domain.ownership import _HOLDER_AT
+from custody.domain.ownership import _DEVICE_STATE
 from custody.domain.people import create_company, create_person
 from custody.domain.tenancy import Caller, Tenant
 from custody.migrations import alembic_config, upgrade
@@ -155,8 +155,9 @@ def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None
         # Taking a device reads the span in force by the span ends (migration 0006), whatever the
         # device's history; a range on `start_time` would read every past span.
         with db.engine.connect() as conn:
-            compiled = _HOLDER_AT.compile(dialect=conn.dialect)
-            values = {"device_id": params["d"], "at": "2026-01-01 00:00:00.000000"}
+            compiled = _DEVICE_STATE.compile(dialect=conn.dialect)
+            at = "2026-01-01 00:00:00.000000"
+            values = {"device_id": params["d"], "now": at, "start": at}
             rows = conn.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {compiled.string}", tuple(values[n] for n in compiled.positiontup or ())
             )

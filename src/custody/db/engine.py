@@ -211,25 +211,46 @@ class Reader:
         connection = session.connection()
         return cls(connection.connection.cursor(), connection.dialect)
 
-    def _run(self, statement: ClauseElement, params: dict[str, Any]) -> Prepared:
+    @contextmanager
+    def _translated(self, sql: str, args: Any) -> Iterator[None]:
+        """DBAPI errors raised as SQLAlchemy's, as `execute` would."""
+        try:
+            yield
+        except self._dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(sql, args, error, self._dialect.loaded_dbapi.Error) from error
+
+    def _run(self, statement: ClauseElement, params: dict[str, Any]) -> tuple[Prepared, Any]:
         prepared = prepare(statement, self._dialect)
         values = {**prepared.literals, **params}
         for name, process in prepared.binds.items():
             values[name] = process(values[name])
         args = values if prepared.order is None else tuple(values[name] for name in prepared.order)
-        try:
+        with self._translated(prepared.sql, args):
             self._cursor.execute(prepared.sql, args, **self._options)
-        except self._dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(prepared.sql, args, error, self._dialect.loaded_dbapi.Error) from error
-        return prepared
+        return prepared, args
 
     def _fetch(self, statement: ClauseElement, params: dict[str, Any]) -> tuple[Prepared, list[tuple[Any, ...]]]:
-        prepared = self._run(statement, params)
-        rows = self._cursor.fetchall()
+        prepared, args = self._run(statement, params)
+        with self._translated(prepared.sql, args):  # in a batch, a statement's error arrives with its rows
+            rows = self._cursor.fetchall()
         if prepared.results is None:
             return prepared, list(rows)
         results = prepared.results
         return prepared, [tuple(v if p is None else p(v) for p, v in zip(results, row, strict=True)) for row in rows]
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send the statements run inside to PostgreSQL without waiting for each one's answer
+        (psycopg's pipeline mode): those whose results are not read in between share one round
+        trip, and so does the BEGIN of a transaction that starts inside. A statement's error is
+        raised when its results are read, or at the end of the block, and aborts the transaction
+        with the writes queued before it: queue a write ahead of a statement that may fail only
+        where the failure must undo it. SQLite runs them one by one, as ever."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self._translated("(batch)", None), self._cursor.connection.pipeline():
+            yield
 
     def rows(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self._fetch(statement, params)[1]
@@ -251,7 +272,7 @@ class Reader:
         return found[0][0] if found else None
 
     def execute(self, statement: ClauseElement, params: dict[str, Any]) -> int:
-        """A statement without results; the number of rows it changed."""
+        """A statement without results; the number of rows it changed (unknown, -1, in a batch)."""
         self._run(statement, params)
         return int(self._cursor.rowcount)
 

@@ -84,6 +84,10 @@ _p = Person.__table__.c
 _PERSON = select(_p.id).where(_p.company_id == bindparam("company_id"), _p.id == bindparam("person_id"))
 
 
+def _not_a_person(invalid_code: str) -> InvalidInput:
+    return InvalidInput(invalid_code, "user_id is not a user of this company")
+
+
 def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Any:
     """A person of the caller's company (its id); any other id, existing elsewhere or not, is the
     same error."""
@@ -92,7 +96,7 @@ def resolve_person(tenant: Tenant, person_id: int, invalid_code: str) -> Any:
         params = {"company_id": tenant.company_id, "person_id": person_id}
         person = Reader.of(tenant.session).record(_PERSON, params)
     if person is None:
-        raise InvalidInput(invalid_code, "user_id is not a user of this company")
+        raise _not_a_person(invalid_code)
     return person
 
 
@@ -145,30 +149,35 @@ class Take:
 
 
 # Take and release are the hot writes: Core statements built once and run through a `Reader`, in
-# a few round trips, so the write lock (SQLite's, or the device's row lock) is held for as short a
-# time as they allow.
+# as few round trips as their logic allows (on PostgreSQL each is a wait for the server, and the
+# device's row lock is held across them): a take is three and its COMMIT, a release two and its
+# COMMIT. Statements that need not wait for each other go together in a `Reader.batch`.
 _o, _d = Ownership.__table__.c, Device.__table__.c
 _DEVICE_COLUMNS = (_d.id, _d.name, _d.serial_number, _d.holder_id, _d.doc)
+# The device to take, locked, and whether the person is one of the company's (NULL if not).
 _DEVICE_BY_SERIAL = (
-    select(*_DEVICE_COLUMNS)
+    select(*_DEVICE_COLUMNS, _PERSON.scalar_subquery().label("person_id"))
     .where(
         _d.company_id == bindparam("company_id"),
         _d.serial_number == bindparam("serial_number"),
         _d.name == bindparam("device_name"),
         _d.deleted_at.is_(None),
     )
-    .with_for_update()
+    .with_for_update(of=Device.__table__)
 )
-_DEVICE_BY_ID = select(*_DEVICE_COLUMNS).where(_d.id == bindparam("device_id")).with_for_update()
-_AT = bindparam("at", type_=UTCDateTime())
-# As in `current_span`: the open span, or the one ending after `at`, each through its own index.
+_NOW = bindparam("now", type_=UTCDateTime())
+_START = bindparam("start", type_=UTCDateTime())
+# Read once the device is locked: who holds it at `now` (as in `current_span`: the open span, or
+# the one ending after `now`, each through its own index), and when its next booking after `start`
+# begins.
 _HOLDER_AT = union_all(
     *(
-        select(_o.person_id).where(_o.device_id == bindparam("device_id"), _o.start_time <= _AT, ends)
-        for ends in (_o.end_time.is_(None), _o.end_time > _AT)
+        select(_o.person_id).where(_o.device_id == bindparam("device_id"), _o.start_time <= _NOW, ends)
+        for ends in (_o.end_time.is_(None), _o.end_time > _NOW)
     )
 )
-_NEXT_START = select(func.min(_o.start_time)).where(_o.device_id == bindparam("device_id"), _o.start_time > _AT)
+_NEXT_START = select(func.min(_o.start_time)).where(_o.device_id == bindparam("device_id"), _o.start_time > _START)
+_DEVICE_STATE = select(_HOLDER_AT.scalar_subquery().label("holder_id"), _NEXT_START.scalar_subquery().label("next"))
 _SPAN_COLUMNS = (_o.id, _o.device_id, _o.person_id, _o.start_time, _o.end_time)
 _INSERT_SPAN = (
     insert(Ownership.__table__)  # type: ignore[arg-type]
@@ -181,11 +190,20 @@ _INSERT_SPAN = (
     )
     .returning(*_SPAN_COLUMNS)
 )
-_SPAN = select(*_SPAN_COLUMNS).where(_o.company_id == bindparam("company_id"), _o.id == bindparam("span_id"))
+# The span to release with its device, the device locked (a span's device, person and start never
+# change, so reading them before the lock is granted is safe; its end is settled by `_END_SPAN`).
+_SPAN_AND_DEVICE = (
+    select(*_SPAN_COLUMNS, _d.name, _d.serial_number, _d.holder_id, _d.doc)
+    .join_from(Ownership.__table__, Device.__table__, _d.id == _o.device_id)
+    .where(_o.company_id == bindparam("company_id"), _o.id == bindparam("span_id"))
+    .with_for_update(of=Device.__table__)
+)
+# Ends the span unless it has ended by `now` already (then no row).
 _END_SPAN = (
     update(Ownership.__table__)  # type: ignore[arg-type]
-    .where(_o.id == bindparam("span_id"))
+    .where(_o.id == bindparam("span_id"), or_(_o.end_time.is_(None), _o.end_time > _NOW))
     .values(end_time=bindparam("end_time", type_=UTCDateTime()))
+    .returning(_o.id)
 )
 _SET_HOLDER = (
     update(Device.__table__)  # type: ignore[arg-type]
@@ -201,21 +219,14 @@ def _span(row: Any) -> Ownership:
     )
 
 
-def _device(row: Any) -> Device:
-    return Device(id=row.id, name=row.name, serial_number=row.serial_number, holder_id=row.holder_id)
+def _device(device_id: int, row: Any, holder_id: int | None) -> Device:
+    return Device(id=device_id, name=row.name, serial_number=row.serial_number, holder_id=holder_id)
 
 
-def _hand_over(run: Reader, device: Any, holder: Any) -> None:
-    """Make `holder` (or nobody) the device's holder: the column and its stored item (the holder's
-    search words are the person's own, not the device's)."""
-    run.execute(
-        _SET_HOLDER,
-        {
-            "device_id": device.id,
-            "holder_id": holder.id if holder is not None else None,
-            "doc": with_holder(device.doc, holder.id if holder is not None else None),
-        },
-    )
+def _hand_over(run: Reader, device_id: int, doc: str, holder_id: int | None) -> None:
+    """Make `holder_id` (or nobody) the device's holder: the column and its stored item (the
+    holder's search words are the person's own, not the device's)."""
+    run.execute(_SET_HOLDER, {"device_id": device_id, "holder_id": holder_id, "doc": with_holder(doc, holder_id)})
 
 
 def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
@@ -232,37 +243,43 @@ def take(tenant: Tenant, request: Take) -> tuple[Ownership, Device]:
         raise InvalidInput("MANAGER_REQUIRED", "a company key must name the person it takes the device for (manager)")
     else:
         person_id = request.person_id
-    person = resolve_person(tenant, person_id, "INVALID_MANAGER")
-    params = {**company, "serial_number": request.serial_number, "device_name": request.device_name}
-    device = run.record(_DEVICE_BY_SERIAL, params)
-    if device is None:
-        raise InvalidInput("DEVICE_NOT_FOUND", "no device of this company has that serial_number and device_name")
-    # Read the clock only once the device is locked: a take that waited for another must not
-    # start before the one it waited for.
-    now = utcnow()
-    start = request.start_time or now
-    end = None if request.end_time == OPEN_END else request.end_time
-    if start < now and request.start_time is not None:
-        raise InvalidInput("INVALID_START_TIME", "start_time must not be in the past")
-    if end is not None and end <= start:
-        raise InvalidInput("INVALID_END_TIME", "end_time must be after start_time")
-    if start <= now:
-        held_by = run.scalar(_HOLDER_AT, {"device_id": device.id, "at": now})
-        if held_by is not None:
-            whose = "you" if held_by == person_id else "someone else"
+    if not 0 < person_id <= MAX_ID:
+        raise _not_a_person("INVALID_MANAGER")
+    with run.batch():  # the BEGIN goes with the first statement; the two writes go together
+        key = {"serial_number": request.serial_number, "device_name": request.device_name}
+        device = run.record(_DEVICE_BY_SERIAL, {**company, "person_id": person_id, **key})
+        if device is None:
+            resolve_person(tenant, person_id, "INVALID_MANAGER")  # which error comes first
+            raise InvalidInput("DEVICE_NOT_FOUND", "no device of this company has that serial_number and device_name")
+        if device.person_id is None:
+            raise _not_a_person("INVALID_MANAGER")
+        # Read the clock only once the device is locked: a take that waited for another must not
+        # start before the one it waited for.
+        now = utcnow()
+        start = request.start_time or now
+        end = None if request.end_time == OPEN_END else request.end_time
+        if start < now and request.start_time is not None:
+            raise InvalidInput("INVALID_START_TIME", "start_time must not be in the past")
+        if end is not None and end <= start:
+            raise InvalidInput("INVALID_END_TIME", "end_time must be after start_time")
+        state = run.record(_DEVICE_STATE, {"device_id": device.id, "now": now, "start": start})
+        if start <= now and state.holder_id is not None:
+            whose = "you" if state.holder_id == person_id else "someone else"
             raise Conflict("DEVICE_ALREADY_OWNED", f"the device is held by {whose} now")
-    if end is None:
-        end = run.scalar(_NEXT_START, {"device_id": device.id, "at": start})
-    values = {**company, "device_id": device.id, "person_id": person_id, "start_time": start, "end_time": end}
-    try:
-        # The database's overlap rule is the arbiter (and the only one under races).
-        span = run.record(_INSERT_SPAN, values)
-    except IntegrityError as error:
-        raise Conflict("DEVICE_RESERVED", "the device is held or booked by someone else in that span") from error
+        if end is None:
+            end = state.next
+        holder_id = device.holder_id
+        if start <= now:
+            holder_id = person_id
+            _hand_over(run, device.id, device.doc, person_id)  # undone with the take if the insert fails
+        values = {**company, "device_id": device.id, "person_id": person_id, "start_time": start, "end_time": end}
+        try:
+            # The database's overlap rule is the arbiter (and the only one under races).
+            span = run.record(_INSERT_SPAN, values)
+        except IntegrityError as error:
+            raise Conflict("DEVICE_RESERVED", "the device is held or booked by someone else in that span") from error
     _schedule(tenant, device.id, now, start, end)
-    if start <= now:
-        _hand_over(run, device, person)
-    return _span(span), _device(device)
+    return _span(span), _device(device.id, device, holder_id)
 
 
 def _visible(tenant: Tenant, stmt: Select[Ownership]) -> Select[Ownership]:
@@ -279,23 +296,22 @@ def release(tenant: Tenant, ownership_id: int) -> tuple[Ownership, Device]:
     if not 0 < ownership_id <= MAX_ID:
         raise NotFound(NOT_FOUND)
     run = Reader.of(tenant.session)
-    params = {"company_id": tenant.company_id, "span_id": ownership_id}
-    span = run.record(_SPAN, params)
-    if span is None or tenant.caller.person_id not in (None, span.person_id):
-        raise NotFound(NOT_FOUND)
-    device = run.record(_DEVICE_BY_ID, {"device_id": span.device_id})
-    span = run.record(_SPAN, params)  # again, now that the device is locked
-    now = utcnow()
-    if span.end_time is not None and span.end_time <= now:
-        raise Conflict("ALREADY_RELEASED", "this ownership has already ended")
-    started = span.start_time <= now
-    end = now if started else span.start_time
-    run.execute(_END_SPAN, {"span_id": span.id, "end_time": end})
-    if started and device.holder_id == span.person_id:
-        _hand_over(run, device, None)
+    with run.batch():  # the BEGIN goes with the first statement; the two writes go together
+        span = run.record(_SPAN_AND_DEVICE, {"company_id": tenant.company_id, "span_id": ownership_id})
+        if span is None or tenant.caller.person_id not in (None, span.person_id):
+            raise NotFound(NOT_FOUND)
+        now = utcnow()
+        started = span.start_time <= now
+        end = now if started else span.start_time
+        holder_id = span.holder_id
+        if started and holder_id == span.person_id:
+            holder_id = None
+            _hand_over(run, span.device_id, span.doc, None)  # undone with the release if it has ended
+        if run.record(_END_SPAN, {"span_id": span.id, "end_time": end, "now": now}) is None:
+            raise Conflict("ALREADY_RELEASED", "this ownership has already ended")
     released = _span(span)
     released.end_time = end
-    return released, _device(device)
+    return released, _device(span.device_id, span, holder_id)
 
 
 @dataclass(frozen=True, slots=True)
