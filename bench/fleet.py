@@ -28,7 +28,7 @@ from custody.demo import CARRIERS, CATALOG, DEVICE_STATUS_WEIGHTS, FIRST_NAMES, 
 from custody.domain import enums
 from custody.domain.device_tokens import create_device_token
 from custody.domain.devices import new_hex_id
-from custody.domain.documents import Columns, person_search_text
+from custody.domain.documents import Columns, person_search_text, team_words
 from custody.domain.imports import import_devices
 from custody.domain.keys import create_key
 from custody.domain.people import create_company, create_person
@@ -134,6 +134,7 @@ class _Company:
                     "search_text": person_search_text(
                         Columns({"first_name": first, "last_name": last, "email": email, "teams": teams})
                     ),
+                    "team_words": team_words(teams),
                     "role": "manager" if i % 12 == 0 else "employee",
                     "start_date": now - timedelta(days=rng.randrange(30, 3000)),
                     "created_at": now,
@@ -142,7 +143,7 @@ class _Company:
             )
         session = self.tenant.session
         # Multi-row INSERTs (not an executemany: each statement would flush the SQLite search
-        # index's pending words, one tiny segment per person); 2,000 rows, 24,000 parameters.
+        # index's pending words, one tiny segment per person); 2,000 rows, 26,000 parameters.
         for start in range(0, len(rows), 2000):
             session.execute(insert(Person).values(rows[start : start + 2000]))
         stmt = self.tenant.columns(Person, Person.id, Person.hex_id, Person.first_name, Person.last_name)

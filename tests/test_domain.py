@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from custody.db.engine import Database
-from custody.db.models import Device, Ownership
+from custody.db.models import Device, DeviceTeam, Ownership, Person
 from custody.domain import devices, ownership
 from custody.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from custody.domain.keys import authenticate, create_key, revoke_key
@@ -203,6 +203,41 @@ def test_a_change_of_holder_leaves_the_devices_search_words(db: Database, world:
     with db.read() as session:
         words = session.scalars(select(Device.search_text).where(Device.id == device)).one()
     assert words == f"{name}\n{serial}".lower()
+
+
+def test_team_search_follows_holders_teams_and_deletes(db: Database, world: World) -> None:
+    """A device is found by its holder's teams through `device_team`, which the database keeps:
+    on a change of holder (an assignment, a take, a release), of a person's teams, and on a delete."""
+    serial = f"SN-{uuid.uuid4().hex[:8]}"
+    device = create_one(db, world.a, laptop("Yoga", serial=serial, holder=world.ada))
+
+    def found(search: str) -> int:
+        with db.read() as session:
+            return devices.list_devices(Tenant(session, world.a), devices.DeviceQuery(search=search))[1]
+
+    def rows() -> list[str]:
+        with db.read() as session:
+            return list(session.scalars(select(DeviceTeam.words).where(DeviceTeam.device_id == device)))
+
+    assert (found("engineering"), found("yoga ENGINEERING"), rows()) == (1, 1, ["engineering"])
+    with db.write() as session:
+        devices.update_device(Tenant(session, world.a), device, devices.DeviceChanges(holder=world.bob))
+    assert (found("engineering"), found("yoga engineering"), rows()) == (0, 0, [])
+    with db.write() as session:
+        devices.update_device(Tenant(session, world.a), device, devices.DeviceChanges(holder=None))
+    with db.write() as session:
+        span, _ = ownership.take(Tenant(session, world.a), ownership.Take(serial, "Yoga", person_id=world.ada))
+    assert (found("gineer"), rows()) == (1, ["engineering"])
+    with db.write() as session:
+        session.execute(update(Person).where(Person.id == world.ada).values(team_words=["sales", "zoé-ünal"]))
+    assert (found("engineering"), found("sales"), found("zoé-ü"), sorted(rows())) == (0, 1, 1, ["sales", "zoé-ünal"])
+    with db.write() as session:
+        ownership.release(Tenant(session, world.a), span.id)
+    assert (found("sales"), rows()) == (0, [])
+    with db.write() as session:
+        devices.update_device(Tenant(session, world.a), device, devices.DeviceChanges(holder=world.ada))
+        devices.delete_device(Tenant(session, world.a), device)
+    assert (found("sales"), rows()) == (0, [])
 
 
 def test_search_follows_a_rename(db: Database, world: World) -> None:

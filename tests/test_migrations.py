@@ -209,12 +209,13 @@ def test_0009_moves_the_holders_words_to_the_person_and_back(backend: str, tmp_p
             # As 0008 kept them: the holder's words in the device's.
             old = "book 1\ns1\nzoé ünal\nzoe@a.test\nplatform-ops"
             session.execute(text("UPDATE device SET holder_id = 7, search_text = :w WHERE name = 'Book 1'"), {"w": old})
-        upgrade(database.engine)
+        upgrade(database.engine, "0009")
         with database.engine.connect() as conn:
             devices: dict[str, str] = dict(conn.execute(text("SELECT name, search_text FROM device")).all())
             person = conn.execute(text("SELECT search_text FROM person WHERE id = 7")).scalar_one()
         assert devices == {"Book 1": "book 1\ns1", "Book 2": "book 2\ns2"}
         assert person == "zoé ünal\nzoe@a.test\nplatform-ops"  # Python's lower(), not SQL's
+        upgrade(database.engine)  # the searches of this code need 0010's team rows too
         with database.read() as session:
             for search in ("platform-ops", "ÜNAL book", "zoe@a", "s1"):
                 docs, total = list_devices(Tenant(session, Caller(company.id, None, False)), DeviceQuery(search=search))
@@ -226,3 +227,66 @@ def test_0009_moves_the_holders_words_to_the_person_and_back(backend: str, tmp_p
                 "Book 2": "book 2\ns2",
             }
             assert "search_text" not in {c["name"] for c in inspect(conn).get_columns("person")}
+
+
+def test_0010_copies_holders_teams_to_their_devices_and_back(backend: str, tmp_path: Path) -> None:
+    """The upgrade moves people's teams out of their words into `team_words` (Python's lowercase),
+    fills `team_word` and `device_team` for the listed devices they hold, and leaves triggers that
+    keep them; the downgrade puts the teams back into the words."""
+    with database_at(backend, tmp_path, "0009") as database:
+        with database.write() as session:
+            company = create_company(session, "A")
+            tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
+            for person_id, teams in ((7, ["Équipe-Zoé", "Ops"]), (8, [])):
+                session.execute(
+                    text(
+                        "INSERT INTO person (id, company_id, hex_id, first_name, last_name, email, teams, role, "
+                        "search_text, created_at, updated_at) VALUES (:id, :c, :hex, 'Zoé', 'Ünal', :email, :teams, "
+                        "'employee', :words, :t, :t)"
+                    ),
+                    {
+                        "id": person_id,
+                        "c": company.id,
+                        "hex": f"{person_id:024x}",
+                        "email": f"zoe{person_id}@a.test",
+                        "teams": json.dumps(teams),
+                        "words": "\n".join([f"zoé ünal\nzoe{person_id}@a.test", *teams]).lower(),
+                        "t": "2024-01-01 00:00:00",
+                    },
+                )
+            create_devices(
+                tenant, [DeviceSpec(fields={"name": f"Book {i}", "serial_number": f"S{i}"}) for i in (1, 2, 3)]
+            )
+            session.execute(text("UPDATE device SET holder_id = 7 WHERE name IN ('Book 1', 'Book 3')"))
+            session.execute(text("UPDATE device SET deleted_at = updated_at WHERE name = 'Book 3'"))
+        upgrade(database.engine)
+        ids: dict[int, str] = {}
+
+        def device_teams() -> set[tuple[str, str]]:
+            with database.engine.connect() as conn:
+                ids.update(conn.execute(text("SELECT id, name FROM device")).all())
+                return {(ids[d], w) for w, d in conn.execute(text("SELECT words, device_id FROM device_team")).all()}
+
+        with database.engine.connect() as conn:
+            person = conn.execute(text("SELECT search_text, team_words FROM person WHERE id = 7")).one()
+            vocabulary = set(conn.execute(text("SELECT words FROM team_word")).scalars())
+        assert (person[0], json.loads(person[1]) if isinstance(person[1], str) else person[1]) == (
+            "zoé ünal\nzoe7@a.test",
+            ["équipe-zoé", "ops"],
+        )
+        assert vocabulary == {"équipe-zoé", "ops"}
+        assert device_teams() == {("Book 1", "équipe-zoé"), ("Book 1", "ops")}
+        with database.read() as session:
+            reader = Tenant(session, Caller(company.id, None, False))
+            assert list_devices(reader, DeviceQuery(search="ÉQUIPE"))[1] == 1
+            assert list_devices(reader, DeviceQuery(search="zoe8"))[1] == 0
+        with database.engine.begin() as conn:  # the triggers: a new holder, a holder without teams
+            conn.execute(text("UPDATE device SET holder_id = 7 WHERE name = 'Book 2'"))
+            conn.execute(text("UPDATE device SET holder_id = 8 WHERE name = 'Book 1'"))
+        assert device_teams() == {("Book 2", "équipe-zoé"), ("Book 2", "ops")}
+        downgrade(database, "0009")
+        with database.engine.connect() as conn:
+            words = conn.execute(text("SELECT search_text FROM person WHERE id = 7")).scalar_one()
+            assert words == "zoé ünal\nzoe7@a.test\néquipe-zoé\nops"
+            assert "team_words" not in {c["name"] for c in inspect(conn).get_columns("person")}
+            assert not {"device_team", "team_word"} & set(inspect(conn).get_table_names())

@@ -27,6 +27,10 @@ SEARCHES = (
     "MACBOOK pro",
     "thinkpad carbon",
     "platform-ops",  # a team: the holder's words
+    "m-op",  # a fragment of one team
+    "lyon",  # a word of a team's name
+    "ops pixel",  # a team word beside the anchor
+    "op",  # a fragment of two teams and a name, without an anchor
     "lovelace",
     "srch",  # a fragment of every serial
     "x1",  # short words only
@@ -51,7 +55,13 @@ def _company(db: Database, devices: int) -> Fleet:
         ada = create_person(
             tenant, first_name="Ada", last_name="Lovelace", email=f"ada.{suffix}@s.test", teams=["Platform-Ops"]
         )
-        grace = create_person(tenant, first_name="Grace", last_name="Hopper", email=f"grace.{suffix}@s.test")
+        grace = create_person(
+            tenant,
+            first_name="Grace",
+            last_name="Hopper",
+            email=f"grace.{suffix}@s.test",
+            teams=["Field-Ops Lyon", "Design"],
+        )
         specs = [
             DeviceSpec(
                 fields={
@@ -148,9 +158,10 @@ def test_a_search_reads_its_matches_once(db: Database, fleets: tuple[Fleet, Flee
     reads = [sql for sql in seen if sql.upper().startswith(("SELECT", "WITH"))]  # not BEGIN
     assert len(reads) == 1, seen
     shape = Search.parse(search, db.dialect)
-    # The anchor through the devices' and the people's trigram indexes (SQLite: MATCH), in the two
-    # branches of a union; every other word by LIKE on the device's words and the holder's, in each.
-    anchor = {"fts": (2, 0), "like": (0, 2), None: (0, 0)}[shape.anchor]
-    branches = 1 if shape.anchor is None else 2
-    expected = (anchor[0], anchor[1] + 2 * branches * shape.likes)
+    # The anchor through the devices' and the people's trigram indexes (SQLite: MATCH) and the team
+    # names (LIKE), in the three branches of a union; every other word by LIKE on the device's
+    # words, the holder's and the teams', in each.
+    anchor = {"fts": (2, 1), "like": (0, 3), None: (0, 0)}[shape.anchor]
+    branches = 1 if shape.anchor is None else 3
+    expected = (anchor[0], anchor[1] + 3 * branches * shape.likes)
     assert (reads[0].count(" MATCH "), reads[0].count(" LIKE ")) == expected, reads

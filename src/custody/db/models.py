@@ -77,6 +77,8 @@ class Person(Base):
     termination_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # What `search=` of the devices this person holds matches (`documents.person_search_text`).
     search_text: Mapped[str] = mapped_column(Text, server_default="")
+    # The teams as `search=` matches them (`documents.team_words`), copied to `device_team`.
+    team_words: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -394,3 +396,29 @@ class OwnershipCount(Base):
     # `device_id % 16`: concurrent takes of one company's devices lock different rows (migration 0008).
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeviceTeam(Base):
+    """A listed device's holder's teams (`person.team_words`), kept by triggers on `device` and
+    `person`: `search=` of a team reads its devices in id order from one range of this key,
+    instead of finding each member's devices through the holder index."""
+
+    __tablename__ = "device_team"
+    __table_args__ = (
+        ForeignKeyConstraint(["company_id", "device_id"], ["device.company_id", "device.id"], ondelete="CASCADE"),
+        Index("ix_device_team_device", "device_id"),
+        {"sqlite_with_rowid": False},
+    )
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    words: Mapped[str] = mapped_column(Text, primary_key=True)
+    device_id: Mapped[int] = mapped_column(Id, primary_key=True)
+
+
+class TeamWord(Base):
+    """Every team name (as `search=` matches it) of a company's people, kept by triggers on
+    `person`: the few rows a search word is matched against before `device_team` is read."""
+
+    __tablename__ = "team_word"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    words: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -123,15 +123,23 @@ class Holder(Protocol):
 
 
 def search_text(device: Named) -> str:
-    """A device's own words for `search=`: its name and serial number. Its holder's words (name,
-    email, teams) are the person's (`person_search_text`), found through the holder: a change of
-    holder rewrites no search index."""
+    """A device's own words for `search=`: its name and serial number. Its holder's words are the
+    person's (`person_search_text`, `team_words`), found through the holder: a change of holder
+    rewrites no trigram index."""
     return "\n".join(w for w in (device.name, device.serial_number) if w).lower()
 
 
 def person_search_text(person: Holder) -> str:
-    """A person's words for `search=` of the devices they hold: name, email and teams."""
-    return "\n".join((f"{person.first_name} {person.last_name}", person.email, *person.teams)).lower()
+    """A person's name and email for `search=` of the devices they hold (their teams are
+    `team_words`)."""
+    return "\n".join((f"{person.first_name} {person.last_name}", person.email)).lower()
+
+
+def team_words(teams: Sequence[str]) -> list[str]:
+    """A person's teams for `search=`, each once: the database copies them to the `device_team`
+    rows of the devices the person holds (a team holds thousands of devices, which the holder index
+    would find one person at a time)."""
+    return list(dict.fromkeys(team.lower() for team in teams))
 
 
 _HOLDER_KEY = ',"user_id":'

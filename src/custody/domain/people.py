@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from custody.db.models import Company, Person
 from custody.domain.devices import new_hex_id
-from custody.domain.documents import person_search_text
+from custody.domain.documents import person_search_text, team_words
 from custody.domain.enums import PERSON_ROLES
 from custody.domain.errors import Conflict, InvalidInput
 from custody.domain.fields import check_text
@@ -74,6 +74,7 @@ def create_person(
         updated_at=now,
     )
     person.search_text = person_search_text(person)
+    person.team_words = team_words(person.teams)
     tenant.add(person)
     try:
         with tenant.session.begin_nested():
