@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 from anyio import to_thread
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
@@ -78,6 +78,16 @@ def test_statements_time_out_except_in_bulk_writes(backend: str, db: Database) -
     assert classify(caught.value).status == 503
     with db.bulk_write() as session:
         assert session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+
+
+def test_postgresql_compiles_no_plan_to_machine_code(backend: str, db: Database) -> None:
+    """JIT is off on every connection: compiling a search's plan took longer than running it."""
+    if backend != "postgres":
+        pytest.skip("JIT is PostgreSQL's")
+    with db.read() as session:
+        assert session.execute(text("SHOW jit")).scalar_one() == "off"
+    with db.statement() as reader:
+        assert reader.scalar(select(func.current_setting("jit")), {}) == "off"
 
 
 def test_a_read_snapshot_sees_one_instant(db: Database) -> None:

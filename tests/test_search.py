@@ -160,8 +160,8 @@ def test_a_search_reads_its_matches_once(db: Database, fleets: tuple[Fleet, Flee
     shape = Search.parse(search, db.dialect)
     # The anchor through the devices' and the people's trigram indexes (SQLite: MATCH) and the team
     # names (LIKE), in the three branches of a union; every other word by LIKE on the device's
-    # words, the holder's and the teams', in each.
+    # words, the holder's and the teams' (on an anchor's candidates, if a team name has it), in each.
     anchor = {"fts": (2, 1), "like": (0, 3), None: (0, 0)}[shape.anchor]
-    branches = 1 if shape.anchor is None else 3
-    expected = (anchor[0], anchor[1] + 3 * branches * shape.likes)
+    branches, per_word = (1, 3) if shape.anchor is None else (3, 4)
+    expected = (anchor[0], anchor[1] + per_word * branches * shape.likes)
     assert (reads[0].count(" MATCH "), reads[0].count(" LIKE ")) == expected, reads

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -278,12 +279,15 @@ class Search:
         return self.anchor, self.likes
 
 
+def _teams(word: BindParameter[str]) -> Select[Any]:
+    """The caller's company's team names containing `word` (a `LIKE` over a few rows)."""
+    return select(_tw.words).where(_tw.company_id == bindparam("company_id"), _tw.words.like(word, escape="\\"))
+
+
 def _team_devices(word: BindParameter[str]) -> Select[Any]:
     """The listed devices of the caller's company whose holder has a team containing `word`: the
-    company's few team names matched by `LIKE`, then their ranges of `device_team`."""
-    company: BindParameter[int] = bindparam("company_id")
-    teams = select(_tw.words).where(_tw.company_id == company, _tw.words.like(word, escape="\\"))
-    return select(_dt.device_id).where(_dt.company_id == company, _dt.words.in_(teams))
+    ranges of `device_team` of the team names that do."""
+    return select(_dt.device_id).where(_dt.company_id == bindparam("company_id"), _dt.words.in_(_teams(word)))
 
 
 def _anchor_matches(anchor: str, d: Any = _d) -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
@@ -313,7 +317,10 @@ def _word_checks(likes: int, anchored: bool) -> list[ColumnElement[bool]]:
         teams: ColumnElement[bool]
         if anchored:
             holder = exists().where(_p.id == _d.holder_id, _p.search_text.like(word, escape="\\"))
-            teams = exists().where(_dt.device_id == _d.id, _dt.words.like(word, escape="\\"))
+            # The device's teams are looked up only if some team of the company has the word (a
+            # condition without the device, evaluated once): most words of a name are in no team's.
+            in_team = exists().where(_dt.device_id == _d.id, _dt.words.like(word, escape="\\"))
+            teams = and_(exists(_teams(word)), in_team)
         else:
             people = select(_p.id).where(
                 _p.company_id == bindparam("company_id"), _p.search_text.like(word, escape="\\")
