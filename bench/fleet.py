@@ -132,7 +132,7 @@ class _Company:
                     "email": email,
                     "teams": teams,
                     "search_text": person_search_text(
-                        Columns({"first_name": first, "last_name": last, "email": email, "teams": teams})
+                        Columns({"first_name": first, "last_name": last, "email": email})
                     ),
                     "team_words": team_words(teams),
                     "role": "manager" if i % 12 == 0 else "employee",
