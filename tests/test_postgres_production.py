@@ -108,15 +108,18 @@ def test_a_read_snapshot_sees_one_instant(db: Database) -> None:
         session.execute(text("DROP TABLE snapshot_probe"))
 
 
-def test_a_snapshot_leaves_its_connection_as_it_found_it(backend: str, db: Database) -> None:
-    """The snapshot's isolation is set on a pooled connection: back in the pool, it must be the
-    default again, or the next write on it would run at REPEATABLE READ, read-only."""
+def test_snapshots_are_read_only_and_repeatable_and_writes_are_not(backend: str, db: Database) -> None:
+    """Snapshots come from a pool of their own, REPEATABLE READ and read-only; the writes' pool
+    keeps the defaults."""
     if backend != "postgres":
         pytest.skip("SQLite's snapshot is a plain BEGIN")
+    settings = text("SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')")
     with db.snapshot() as reader:
-        used = reader._cursor.connection  # the pooled psycopg connection itself
-        assert (used.isolation_level, used.read_only) == (psycopg.IsolationLevel.REPEATABLE_READ, True)
-    assert (used.isolation_level, used.read_only) == (None, None)
+        assert reader.rows(settings, {}) == [("repeatable read", "on")]
+    with pytest.raises(DBAPIError, match="read-only transaction"), db.snapshot() as reader:
+        reader.execute(text("UPDATE company SET name = name WHERE id = 0"), {})
+    with db.write() as session:
+        assert session.execute(settings).one() == ("read committed", "off")
 
 
 def test_postgresql_work_runs_on_few_threads(db: Database) -> None:
