@@ -37,6 +37,8 @@ SEARCHES = (
     "air 1",  # both
     "pixel 8 hopper",
     "nothing-like-this",
+    "lovelace-ada",  # its runs of letters, in order, are in Ada's words; the word itself is not
+    "mac_ook",  # `_` is literal, not LIKE's any character
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,9 +249,10 @@ class Search:
     through the trigram indexes on devices and on people, and among the company's team names
     (`team_word`, by `LIKE`: a few rows) whose devices are one range of `device_team`. The anchor is
     the longest word (the most trigrams: as a rule the fewest matches) of those the indexes serve, on
-    SQLite's FTS5 `trigram` three characters or more, on PostgreSQL's `pg_trgm` any. The other words
-    are checked on the candidates by `LIKE`. Without an anchor (SQLite, only shorter words), every
-    word is checked on every device of the company."""
+    SQLite's FTS5 `trigram` three characters or more, on PostgreSQL's `pg_trgm` any (there the index
+    is asked for the anchor's runs of letters and digits, `index_pattern`, and each candidate is
+    checked for the whole word). The other words are checked on the candidates by `LIKE`. Without an
+    anchor (SQLite, only shorter words), every word is checked on every device of the company."""
 
     anchor: str | None = None  # how the anchor is matched: "fts" (SQLite) or "like"; None: no anchor
     likes: int = 0  # the other words
@@ -271,7 +273,8 @@ class Search:
         if dialect == "sqlite":
             params["anchor"] = '"' + anchor.replace('"', '""') + '"'  # an FTS5 string: a phrase of its trigrams
             return cls("fts", len(words), params)
-        params["anchor"] = like_pattern(anchor)
+        params["anchor"] = index_pattern(anchor)
+        params["word"] = anchor
         return cls("like", len(words), params)
 
     @property
@@ -297,11 +300,18 @@ def _anchor_matches(anchor: str, d: Any = _d) -> tuple[ColumnElement[bool], Colu
         own = d.id.in_(select(_fts.c.rowid).where(_fts.c.device_search.op("MATCH")(bindparam("anchor"))))
         people = select(_person_fts.c.rowid).where(_person_fts.c.person_search.op("MATCH")(bindparam("anchor")))
     else:
-        own = d.search_text.like(bindparam("anchor"), escape="\\")
+        own = and_(d.search_text.like(bindparam("anchor"), escape="\\"), _holds_word(d.search_text))
         people = select(_p.id).where(
-            _p.company_id == bindparam("company_id"), _p.search_text.like(bindparam("anchor"), escape="\\")
+            _p.company_id == bindparam("company_id"),
+            _p.search_text.like(bindparam("anchor"), escape="\\"),
+            _holds_word(_p.search_text),
         )
     return own, d.holder_id.in_(people), d.id.in_(_team_devices(bindparam("team")))
+
+
+def _holds_word(words: Any) -> ColumnElement[bool]:
+    """`words` contain the anchor `:word` (checked after the index, which it cannot use)."""
+    return func.strpos(words, bindparam("word")) > 0
 
 
 def _word_checks(likes: int, anchored: bool) -> list[ColumnElement[bool]]:
@@ -435,6 +445,22 @@ def _block_page(status: bool, from_end: bool) -> Select[Any]:
     skip = cast(func.coalesce(select(start.c.skip).scalar_subquery(), 0), BigInteger)
     page = select(_d.doc).where(*_conditions(status), _d.id >= first_id).order_by(_d.id)
     return page.limit(bindparam("limit", type_=BigInteger)).offset(skip)
+
+
+_RUNS = re.compile(r"[^\W_]+")  # letters and digits
+
+
+def index_pattern(word: str) -> str:
+    """What PostgreSQL's trigram index is asked for a search word: its runs of letters and digits
+    in order (`%legal%madrid%` for `legal-madrid`), a condition every match meets. `pg_trgm` takes
+    a character between them as a word boundary and adds the trigrams of a word's start and end
+    (`  m`, ` ma` for `-madrid`), which the names of most devices share: at a million devices the
+    index spent 3.1 ms on `%legal-madrid%` to find nothing, 0.04 ms on `%madrid%`. The word itself,
+    when no run has a trigram."""
+    runs = _RUNS.findall(word)
+    if not any(len(run) >= TRIGRAM for run in runs):
+        return like_pattern(word)
+    return "%" + "%".join(runs) + "%"
 
 
 def like_pattern(word: str) -> str:
