@@ -39,6 +39,7 @@ SEARCHES = (
     "nothing-like-this",
     "lovelace-ada",  # its runs of letters, in order, are in Ada's words; the word itself is not
     "mac_ook",  # `_` is literal, not LIKE's any character
+    "n",  # in both of Grace's teams (and in device names): each device once
 )
 
 

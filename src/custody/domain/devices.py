@@ -23,6 +23,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     table,
@@ -311,7 +312,7 @@ def _anchor_matches(anchor: str, d: Any = _d) -> tuple[ColumnElement[bool], Colu
 
 def _holds_word(words: Any) -> ColumnElement[bool]:
     """`words` contain the anchor `:word` (checked after the index, which it cannot use)."""
-    return func.strpos(words, bindparam("word")) > 0
+    return func.strpos(words, bindparam("word")) > literal_column("0")
 
 
 def _word_checks(likes: int, anchored: bool) -> list[ColumnElement[bool]]:
