@@ -34,6 +34,19 @@ def test_a_statement_runs_outside_a_transaction(db: Database) -> None:
         assert _in_transaction(reader)
 
 
+def test_a_statement_planned_per_run_is_one_and_leaves_snapshots_as_they_were(db: Database) -> None:
+    """A search's one statement: outside a transaction, planned for its values (PostgreSQL), on a
+    connection that the next snapshot finds beginning transactions again."""
+    with db.statement(planned_per_run=True) as reader:
+        assert reader.scalar(text("SELECT 1"), {}) == 1
+        assert not _in_transaction(reader)
+        if db.dialect == "postgresql":
+            assert reader.scalar(text("SELECT current_setting('plan_cache_mode')"), {}) == "force_custom_plan"
+    with db.snapshot() as reader:
+        reader.scalar(text("SELECT 1"), {})
+        assert _in_transaction(reader)
+
+
 def test_a_failed_statement_leaves_the_next_one_working(db: Database) -> None:
     with pytest.raises(DBAPIError), db.statement() as reader:
         reader.scalar(text("SELECT CAST('x' AS INTEGER) + 1" if db.dialect == "postgresql" else "SELECT x"), {})

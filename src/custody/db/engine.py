@@ -355,20 +355,30 @@ class Database:
             connection.close()  # back to the pool
 
     @contextmanager
-    def statement(self) -> Iterator[Reader]:
+    def statement(self, *, planned_per_run: bool = False) -> Iterator[Reader]:
         """A reader for one statement, which sees one instant on its own and so needs no
-        transaction. On PostgreSQL from a pool of its own in autocommit: a read that is one
-        statement is one round trip (no BEGIN, no ROLLBACK), its results in binary form, and
+        transaction. On PostgreSQL in autocommit: a read that is one statement is one round trip
+        (no BEGIN, no COMMIT), its results in binary form. By default from a pool of its own,
         planned once per connection: psycopg prepares a statement after a few runs, but with
         `LIMIT` and `OFFSET` parameters PostgreSQL kept planning each run anew (planning was about a
         third of its user time under first-page load), so this pool's connections force generic
-        plans. Only `keyed_page`'s statements and key and token lookups run here, whose plans do
-        not depend on the values; searches, whose plans do, stay on `snapshot`. SQLite's driver is
-        in autocommit already (`_on_connect`)."""
-        connection = self._statements.raw_connection()
+        plans: for `keyed_page`'s statements and key and token lookups, whose plans do not depend on
+        the values. `planned_per_run`: for one whose plan does (a search), on a connection of the
+        snapshots' pool (see `snapshot`). SQLite's driver is in autocommit already (`_on_connect`)."""
+        if not planned_per_run or self.dialect != "postgresql":
+            connection = self._statements.raw_connection()
+            try:
+                yield Reader(connection.cursor(), self.engine.dialect, binary=self.dialect == "postgresql")
+            finally:
+                connection.close()
+            return
+        connection = self._snapshots.raw_connection()
+        driver: Any = connection.driver_connection
+        driver.autocommit = True  # idle between uses: psycopg sends nothing for this
         try:
-            yield Reader(connection.cursor(), self.engine.dialect, binary=self.dialect == "postgresql")
+            yield Reader(connection.cursor(), self.engine.dialect, binary=True)
         finally:
+            driver.autocommit = False  # the pool's snapshots begin transactions again
             connection.close()
 
     @contextmanager
