@@ -376,7 +376,7 @@ def _search_page(status: bool, user: bool, anchor: str | None, likes: int) -> Se
     in two statements read the trigram indexes twice, and that read is most of a search's time.
     The matches are the union of the devices whose own words match the anchor, the devices held
     by people whose name or email do (through the holder index, filtered as it is read) and the
-    devices of the teams that do."""
+    devices of the teams that do; for one word without filters on PostgreSQL, `_one_word_page`."""
     if anchor == "like" and not (status or user or likes):
         return _one_word_page()
     conditions = _conditions(status, user) + _word_checks(likes, anchored=anchor is not None)
