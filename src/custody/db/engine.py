@@ -365,20 +365,17 @@ class Database:
         plans: for `keyed_page`'s statements and key and token lookups, whose plans do not depend on
         the values. `planned_per_run`: for one whose plan does (a search), on a connection of the
         snapshots' pool (see `snapshot`). SQLite's driver is in autocommit already (`_on_connect`)."""
-        if not planned_per_run or self.dialect != "postgresql":
-            connection = self._statements.raw_connection()
-            try:
-                yield Reader(connection.cursor(), self.engine.dialect, binary=self.dialect == "postgresql")
-            finally:
-                connection.close()
-            return
-        connection = self._snapshots.raw_connection()
+        postgresql = self.dialect == "postgresql"
+        borrowed = planned_per_run and postgresql  # a snapshot connection, in autocommit meanwhile
+        connection = (self._snapshots if borrowed else self._statements).raw_connection()
         driver: Any = connection.driver_connection
-        driver.autocommit = True  # idle between uses: psycopg sends nothing for this
+        if borrowed:
+            driver.autocommit = True  # idle between uses: psycopg sends nothing for this
         try:
-            yield Reader(connection.cursor(), self.engine.dialect, binary=True)
+            yield Reader(connection.cursor(), self.engine.dialect, binary=postgresql)
         finally:
-            driver.autocommit = False  # the pool's snapshots begin transactions again
+            if borrowed:
+                driver.autocommit = False  # the pool's snapshots begin transactions again
             connection.close()
 
     @contextmanager
