@@ -50,13 +50,15 @@ def two_fleets(db: Database) -> Iterator[tuple[Caller, Caller]]:
     yield a, b
 
 
-def reference(db: Database, company_id: int, status: str | None) -> list[str]:
-    """Every listed doc of the company (of that status) in id order, by a plain query."""
+def reference(db: Database, company_id: int, status: str | None) -> list[bytes]:
+    """Every listed doc of the company (of that status) in id order, by a plain query, as the
+    list returns them (UTF-8 bytes)."""
     sql = "SELECT doc FROM device WHERE company_id = :c AND deleted_at IS NULL"
     if status is not None:
         sql += " AND client_status = :s"
     with db.read() as session:
-        return list(session.execute(text(sql + " ORDER BY id"), {"c": company_id, "s": status}).scalars())
+        found = session.execute(text(sql + " ORDER BY id"), {"c": company_id, "s": status}).scalars()
+        return [doc.encode() for doc in found]
 
 
 def listed_ids(db: Database, company_id: int, status: str | None = None) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -97,6 +98,27 @@ def test_plain_requests_are_answered_as_the_route_answers_them(db: Database, com
         assert spy.calls == 0, query  # answered without the route
         assert got == asyncio.run(_call(route, query, company.read_token)), query
         assert got[0] == 200
+
+
+def test_pages_carry_the_stored_items_as_they_are(db: Database, company: Company) -> None:
+    """Items are the stored documents' bytes: UTF-8 beyond ASCII comes through whole, in pages of
+    none, one and several items, in the answer's one JSON document."""
+    name = "Écran Zoë 日本 ✓"
+    with db.write() as session:
+        tenant = Tenant(session, Caller(company_id=company.id, person_id=None, can_write=True))
+        create_devices(tenant, [DeviceSpec(fields={"name": name, "client_status": "AVAILABLE"})])
+    fast = FastList(_Spy(create_company_devices_app(db, BASE)), db, BASE)
+    for query, names in [
+        ("search=zo%C3%AB", [name]),
+        ("offset=500", []),
+        ("limit=2&offset=12", [name]),
+        ("limit=3", ["Laptop 0", "Laptop 1", "Laptop 2"]),
+    ]:
+        status, headers, body = asyncio.run(_call(fast, query, company.read_token))
+        page = json.loads(body)
+        assert (status, int(headers[b"content-length"])) == (200, len(body)), query
+        assert [item["name"] for item in page["data"]] == names, query
+        assert page["meta"]["total"] == (1 if query.startswith("search") else 13), query
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def test_keyed_page_answers_as_authenticate_and_list_devices(db: Database, fleet
                 assert keyed_page(reader, hash_token(token), query) == expected, (token, query)
     with db.statement() as reader:  # the other company's key sees its own five devices only
         keyed = keyed_page(reader, hash_token(other.read_token), DeviceQuery(limit=100))
-    assert keyed is not None and keyed[2] == 5 and all(f'"K{other.id}-' in doc for doc in keyed[1])
+    assert keyed is not None and keyed[2] == 5 and all(f'"K{other.id}-'.encode() in doc for doc in keyed[1])
 
 
 def test_keyed_page_leaves_searches_to_list_devices(db: Database, fleet: tuple[Company, Company]) -> None:

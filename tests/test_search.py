@@ -90,9 +90,10 @@ def fleets(db: Database) -> tuple[Fleet, Fleet]:
     return _company(db, 70), _company(db, 20)
 
 
-def reference(db: Database, company_id: int, query: DeviceQuery) -> tuple[list[str], int]:
+def reference(db: Database, company_id: int, query: DeviceQuery) -> tuple[list[bytes], int]:
     """The seed's rule from the raw columns: every word is a substring of the device's name or
-    serial number or of its holder's name, email or teams (case-insensitively)."""
+    serial number or of its holder's name, email or teams (case-insensitively). Items as the list
+    returns them: the stored document's UTF-8 bytes."""
     with db.read() as session:
         rows = session.execute(
             select(
@@ -118,7 +119,7 @@ def reference(db: Database, company_id: int, query: DeviceQuery) -> tuple[list[s
             fields += [f"{first} {last}", email, *teams]
         text = "\n".join(fields).lower()
         if all(w in text for w in words) and query.client_status in (None, status) and query.user_id in (None, holder):
-            found.append(doc)
+            found.append(doc.encode())
     return found[query.offset : query.offset + query.limit], len(found)
 
 

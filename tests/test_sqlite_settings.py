@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from custody.config import Settings
@@ -55,3 +57,28 @@ def test_the_group_commit_writes_with_a_larger_page_cache_and_the_pool_keeps_the
             assert cache(session) == -2000  # SQLite's default: 2 MB
     finally:
         db.dispose()
+
+
+def test_snapshots_and_statements_reuse_a_few_idle_connections_with_the_engine_settings(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'fleet.sqlite3'}", sqlite_synchronous="NORMAL")
+    keep = 8  # `IdleConnections`' default
+    try:
+        with db.snapshot() as reader:
+            first = reader._cursor.connection
+            assert reader.rows(text("PRAGMA synchronous"), {}) == [(1,)]
+            assert reader.rows(text("PRAGMA foreign_keys"), {}) == [(1,)]
+        with db.statement() as reader:
+            assert reader._cursor.connection is first  # the idle one, not a new one
+        with ExitStack() as stack:  # more at once than are kept: the extra ones are closed after
+            held = [stack.enter_context(db.snapshot())._cursor.connection for _ in range(keep + 3)]
+        assert len(set(map(id, held))) == keep + 3
+        with ExitStack() as stack:
+            again = [stack.enter_context(db.snapshot())._cursor.connection for _ in range(keep + 3)]
+        assert sum(connection in held for connection in again) == keep
+    finally:
+        db.dispose()
+
+
+def test_a_database_in_memory_is_refused() -> None:
+    with pytest.raises(ValueError, match="is a file"):
+        Database("sqlite://")

@@ -13,8 +13,8 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     ColumnElement,
+    LargeBinary,
     Select,
-    Text,
     and_,
     bindparam,
     case,
@@ -39,6 +39,7 @@ from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from custody.db.engine import Reader
 from custody.db.models import Device, DeviceBlockCount, DeviceCount, DeviceTeam, Person, PurchaseOrder, TeamWord
+from custody.db.types import Utf8Bytes
 from custody.domain.documents import refresh_devices
 from custody.domain.enums import CHARACTERISTIC_KEYS
 from custody.domain.errors import Conflict, NotFound
@@ -229,6 +230,8 @@ OFFSET_CAP = 2**62
 TRIGRAM = 3
 _device = Device.__table__
 _d = _device.c
+# A device's stored item as bytes, for the list pages (see `page_body` in the company devices API).
+_DOC = Utf8Bytes(_d.doc).label("doc")
 _count = DeviceCount.__table__.c
 _blocks = DeviceBlockCount.__table__.c
 # Ids per block of `device_block_count` (migration 0005 keeps `id >> BLOCK_BITS`): a deep page
@@ -364,7 +367,7 @@ def _list_statements(status: bool, user: bool) -> tuple[Select[Any], Select[Any]
     running the SQL."""
     conditions = _conditions(status, user)
     count = select(func.count()).select_from(_device).where(*conditions) if user else _kept_total(status)
-    page = select(_d.doc).where(*conditions).order_by(_d.id)
+    page = select(_DOC).where(*conditions).order_by(_d.id)
     page = page.limit(bindparam("limit", type_=BigInteger)).offset(bindparam("offset", type_=BigInteger))
     return page, count
 
@@ -396,7 +399,7 @@ def _search_page(status: bool, user: bool, anchor: str | None, likes: int) -> Se
     limit, offset = bindparam("limit", type_=BigInteger), bindparam("offset", type_=BigInteger)
     page_ids = select(found.c.id).order_by(found.c.id).limit(limit).offset(offset)
     total = select(select(func.count()).select_from(found).scalar_subquery().label("n")).subquery("total")
-    page = select(_d.id, _d.doc).where(_d.id.in_(page_ids)).subquery("page")
+    page = select(_d.id, _DOC).where(_d.id.in_(page_ids)).subquery("page")
     return select(total.c.n, page.c.doc).select_from(total.outerjoin(page, true())).order_by(page.c.id)
 
 
@@ -432,7 +435,7 @@ def _one_word_page() -> Select[Any]:
     team = _team_devices(word).subquery("team")  # a device once per matching team of its holder
     teamed = select(func.count(distinct(team.c.device_id))).scalar_subquery()
     total = select((teamed + select(func.count()).select_from(rest).scalar_subquery()).label("n")).subquery("total")
-    page = select(_d.id, _d.doc).join(ids, ids.c.id == _d.id).subquery("page")
+    page = select(_d.id, _DOC).join(ids, ids.c.id == _d.id).subquery("page")
     return select(total.c.n, page.c.doc).select_from(total.outerjoin(page, true())).order_by(page.c.id)
 
 
@@ -484,7 +487,7 @@ def _block_page(status: bool, from_end: bool) -> Select[Any]:
     # No start block (a concurrent delete moved the end before the offset): first_id is NULL and
     # the page empty; SQLite refuses a NULL OFFSET. PostgreSQL's sum is numeric, OFFSET a bigint.
     skip = cast(func.coalesce(select(start.c.skip).scalar_subquery(), 0), BigInteger)
-    page = select(_d.doc).where(*_conditions(status), _d.id >= first_id).order_by(_d.id)
+    page = select(_DOC).where(*_conditions(status), _d.id >= first_id).order_by(_d.id)
     return page.limit(bindparam("limit", type_=BigInteger)).offset(skip)
 
 
@@ -545,7 +548,7 @@ class _ListPlan:
         return self.params["offset"] >= BLOCK and not self.user and self.search.shape == (None, 0)
 
 
-def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[str], int]:
+def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[list[bytes], int]:
     """A page of stored items in id order, and the exact number of matches before paging
     (search: see `Search`). Without a holder or search filter, a page at an offset of BLOCK or more
     starts from the kept block counts (`_block_page`), not by stepping through every row before it."""
@@ -566,7 +569,7 @@ def list_devices(tenant: Tenant | TenantSnapshot, query: DeviceQuery) -> tuple[l
     return docs, total
 
 
-def keyed_page(reader: Reader, token_hash: str, query: DeviceQuery) -> tuple[Caller, list[str], int] | None:
+def keyed_page(reader: Reader, token_hash: str, query: DeviceQuery) -> tuple[Caller, list[bytes], int] | None:
     """PostgreSQL: `authenticate` and `list_devices` in one statement, for a reader in autocommit
     (`Database.statement`): one round trip, against five for a snapshot's BEGIN, key, total, page
     and ROLLBACK, which under load cost the server more than the page itself. None without a live
@@ -610,7 +613,7 @@ def _keyed_statement(status: bool, user: bool, by_blocks: bool) -> Select[Any]:
     offset = bindparam("offset", type_=BigInteger)
 
     def docs(statement: Select[Any]) -> Any:
-        return func.array(_of_the_key(statement).scalar_subquery(), type_=ARRAY(Text))
+        return func.array(_of_the_key(statement).scalar_subquery(), type_=ARRAY(LargeBinary))
 
     if by_blocks:
         # `2 * offset >= n` without the product, which overflows a bigint at OFFSET_CAP (PostgreSQL

@@ -98,7 +98,7 @@ class FastList:
         header = authorizations[0].decode("latin-1")
         await holder_clock(self.db).tick()
 
-        def read() -> tuple[list[str], int] | None:
+        def read() -> tuple[list[bytes], int] | None:
             try:
                 if self.db.dialect == "postgresql":
                     return self._postgresql_page(header, query)
@@ -113,7 +113,7 @@ class FastList:
             return None
         return page_body(*page, query)
 
-    def _postgresql_page(self, header: str, query: DeviceQuery) -> tuple[list[str], int] | None:
+    def _postgresql_page(self, header: str, query: DeviceQuery) -> tuple[list[bytes], int] | None:
         """Without a search, the key, the total and the page in one statement (`keyed_page`). A
         search's total and page are one statement too, planned for its words, after the key's own:
         two round trips and no transaction (a snapshot's COMMIT would be a third)."""
