@@ -14,15 +14,19 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect, text
+from sqlalchemy import Connection, Subquery, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.visitors import iterate
 
 from custody.db.engine import Database
 from custody.db.models import Base, Ownership
 from custody.domain.devices import DeviceQuery, DeviceSpec, create_devices, list_devices
+from custody.domain.management import DeviceFilter
+from custody.domain.management import _list_statements as management_statements
+from custody.domain.management import list_devices as list_managed
 from custody.domain.ownership import _DEVICE_STATE
 from custody.domain.people import create_company, create_person
-from custody.domain.tenancy import Caller, Tenant
+from custody.domain.tenancy import Caller, Tenant, TenantSnapshot
 from custody.migrations import alembic_config, upgrade
 from tests.conftest import empty_database
 from tests.test_deep_pages import kept_blocks
@@ -165,6 +169,36 @@ def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None
         assert taking.count("ix_ownership_device_end") == 2 and "start_time<" not in taking, taking
     finally:
         db.dispose()
+
+
+def test_the_device_management_pages_step_through_the_listed_index_alone(db: Database) -> None:
+    """Migration 0011: the ids of a device management page (its kinds only, in id order) are read
+    from `ix_device_listed` alone, not each row an offset steps over fetched for its kind: on
+    SQLite a covering index (which its planner prefers to the unique index on the same columns),
+    on PostgreSQL an index-only scan (plain scans of the table ruled out)."""
+    with db.write() as session:
+        tenant = Tenant(session, Caller(company_id=create_company(session, "A").id, person_id=None, can_write=True))
+        kinds = ["LAPTOP", "MOUSE", "TABLET", "CHAIR"]
+        create_devices(tenant, [DeviceSpec(fields={"type": kinds[i % 4]}) for i in range(300)])
+        company_id = tenant.company_id
+    db.analyze()
+    page, _ = management_statements(db.dialect, False, False, False, False, None, 0)
+    ids = next(e.element for e in iterate(page) if isinstance(e, Subquery) and e.name == "page_ids")
+    compiled = ids.compile(dialect=db.engine.dialect)
+    values = {**compiled.params, "company_id": company_id, "limit": 50, "offset": 100}
+    with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            args = tuple(values[n] for n in compiled.positiontup or ())
+            plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", args))
+            assert "USING COVERING INDEX ix_device_listed" in plan, plan
+        else:
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_indexscan"):
+                conn.exec_driver_sql(f"SET {setting} = off")
+            plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled.string}", values))
+            assert "Index Only Scan using ix_device_listed" in plan, plan
+    with db.snapshot() as reader:  # the page: the 101st to 150th laptops and tablets
+        got = list_managed(TenantSnapshot(reader, tenant.caller), DeviceFilter(page=3, per_page=50))
+    assert (got.total, len(got.items)) == (150, 50)
 
 
 def test_0005_backfills_its_block_counts_and_downgrades(backend: str, tmp_path: Path) -> None:

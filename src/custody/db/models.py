@@ -131,11 +131,16 @@ class Device(Base):
         UniqueConstraint("company_id", "id"),
         ForeignKeyConstraint(["company_id", "order_id"], ["purchase_order.company_id", "purchase_order.id"]),
         ForeignKeyConstraint(["company_id", "holder_id"], ["person.company_id", "person.id"]),
-        # The list endpoint's page order, only over listed (not deleted) devices.
+        # The list endpoints' page order, only over listed (not deleted) devices; with their kind,
+        # so that the device management API's pages (its kinds only) step through the index alone,
+        # and `deleted_at` (NULL in every entry), without which SQLite takes the index for one that
+        # does not cover `deleted_at IS NULL` and prefers `uq_device_company_id_id` (migration 0011).
         Index(
             "ix_device_listed",
             "company_id",
             "id",
+            "type",
+            "deleted_at",
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
