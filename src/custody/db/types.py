@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,11 +39,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _encoded(value: str | None) -> bytes | None:
+    return None if value is None else value.encode()
+
+
+class _Utf8(TypeDecorator[bytes]):
+    """`Utf8Bytes`' result: bytes from SQLite's BLOB as they come, from PostgreSQL's text encoded."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return None if dialect.name == "sqlite" else _encoded
+
+
 class Utf8Bytes(FunctionElement[bytes]):
     """A text column's value as its UTF-8 bytes, for stored JSON that goes into an answer as it
-    is: read as `str`, it is decoded by the driver only to be encoded again for the socket."""
+    is. SQLite hands over a BLOB's bytes without decoding them, where a `str` is decoded only to be
+    encoded again for the socket. PostgreSQL sends the text: its `convert_to(doc, 'UTF8')` checked
+    and copied every item on the server (a page of 50 items read in 0.82 ms instead of 0.67, on
+    the server's CPU, which the first page is short of); psycopg decodes it and it is encoded here."""
 
-    type = LargeBinary()
+    type = _Utf8()
     inherit_cache = True
 
 
@@ -53,4 +71,4 @@ def _utf8_sqlite(element: Utf8Bytes, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(Utf8Bytes, "postgresql")
 def _utf8_postgresql(element: Utf8Bytes, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"convert_to({compiler.process(element.clauses, **kw)}, 'UTF8')"
+    return compiler.process(element.clauses, **kw)

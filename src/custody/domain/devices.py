@@ -13,7 +13,6 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     ColumnElement,
-    LargeBinary,
     Select,
     and_,
     bindparam,
@@ -613,7 +612,7 @@ def _keyed_statement(status: bool, user: bool, by_blocks: bool) -> Select[Any]:
     offset = bindparam("offset", type_=BigInteger)
 
     def docs(statement: Select[Any]) -> Any:
-        return func.array(_of_the_key(statement).scalar_subquery(), type_=ARRAY(LargeBinary))
+        return func.array(_of_the_key(statement).scalar_subquery(), type_=ARRAY(_DOC.type))
 
     if by_blocks:
         # `2 * offset >= n` without the product, which overflows a bigint at OFFSET_CAP (PostgreSQL

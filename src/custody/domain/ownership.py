@@ -52,14 +52,6 @@ def current_span(tenant: Tenant, device_id: int, now: datetime) -> Ownership | N
     return None
 
 
-def _next_start(tenant: Tenant, device_id: int, after: datetime) -> datetime | None:
-    stmt = tenant.columns(Ownership, func.min(Ownership.start_time)).where(
-        Ownership.device_id == device_id, Ownership.start_time > after
-    )
-    found: datetime | None = tenant.execute(stmt).scalar()
-    return found
-
-
 def _schedule(tenant: Tenant, device_id: int, now: datetime, *instants: datetime | None) -> None:
     for instant in instants:
         if instant is not None and instant > now:
@@ -111,7 +103,8 @@ def set_holder(tenant: Tenant, device: Device, person_id: int | None, at: dateti
     if current is not None:
         current.end_time = max(at, current.start_time)
     if person_id is not None:
-        until = _next_start(tenant, device.id, at)
+        # The next booking's start (`take`'s statement); the span just ended above changes no start.
+        until = Reader.of(tenant.session).scalar(_NEXT_START, {"device_id": device.id, "start": at})
         tenant.session.flush()
         _open_span(tenant, device.id, person_id, at, until)
         _schedule(tenant, device.id, at, until)
