@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, exists, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, exists, func, literal, literal_column, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import FromClause, Join
 
@@ -134,7 +134,8 @@ _kind_count = DeviceKindCount.__table__.c
 _MANAGED: tuple[ColumnElement[bool], ...] = (
     _d.company_id == bindparam("company_id"),
     _d.deleted_at.is_(None),
-    _d.type.in_([literal(kind) for kind in MANAGED_TYPES]),
+    # As literals, as in `ix_device_managed`'s WHERE (bound values would not imply it).
+    _d.type.in_([literal_column(f"'{kind}'") for kind in MANAGED_TYPES]),
 )
 _ONE = _RECORD.where(*_MANAGED, _d.hex_id == bindparam("hex_id"))
 
