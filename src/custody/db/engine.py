@@ -379,9 +379,9 @@ class Database:
         (`plan_cache_mode`): the parse is saved, never the plan."""
         if self._readers is not None:
             connection = self._readers.take()
-            cursor = connection.cursor()
-            cursor.execute("BEGIN")
             try:
+                cursor = connection.cursor()
+                cursor.execute("BEGIN")
                 yield Reader(cursor, self.engine.dialect)
             finally:
                 connection.rollback()
