@@ -121,6 +121,17 @@ def alembic_config_for(database: Database, connection: Connection) -> Config:
     return config
 
 
+def plan_of(conn: Connection, statement: Any, values: dict[str, Any]) -> str:
+    """How the database plans a Core statement for `values`, on one line (SQLite's `EXPLAIN QUERY
+    PLAN`, PostgreSQL's `EXPLAIN`)."""
+    compiled = statement.compile(dialect=conn.dialect)
+    given = {**compiled.params, **values}
+    if conn.dialect.name == "sqlite":
+        args = tuple(given[n] for n in compiled.positiontup or ())
+        return " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", args))
+    return " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled.string}", given))
+
+
 def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None:
     """SQLite keeps no statistics unless asked; without them it finds one device's ownerships by
     walking the company's whole (company_id, id) index. `analyze` (run by `upgrade` and after every
@@ -161,13 +172,8 @@ def test_analyze_gives_sqlite_the_statistics_it_plans_by(tmp_path: Path) -> None
         # Taking a device reads the span in force by the span ends (migration 0006), whatever the
         # device's history; a range on `start_time` would read every past span.
         with db.engine.connect() as conn:
-            compiled = _DEVICE_STATE.compile(dialect=conn.dialect)
             at = "2026-01-01 00:00:00.000000"
-            values = {"device_id": params["d"], "now": at, "start": at}
-            rows = conn.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {compiled.string}", tuple(values[n] for n in compiled.positiontup or ())
-            )
-            taking = " ".join(str(row[-1]) for row in rows)
+            taking = plan_of(conn, _DEVICE_STATE, {"device_id": params["d"], "now": at, "start": at})
         assert taking.count("ix_ownership_device_end") == 2 and "start_time<" not in taking, taking
     finally:
         db.dispose()
@@ -191,19 +197,12 @@ def test_the_device_management_pages_step_through_their_own_index(db: Database) 
         if db.dialect == "postgresql":
             for setting in ("enable_seqscan", "enable_bitmapscan"):
                 conn.exec_driver_sql(f"SET {setting} = off")
-
-        def plan(statement: Any) -> str:
-            compiled = statement.compile(dialect=db.engine.dialect)
-            given = {**compiled.params, **values}
-            if db.dialect == "sqlite":
-                args = tuple(given[n] for n in compiled.positiontup or ())
-                return " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", args))
-            return " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled.string}", given))
-
-        assert "ix_device_managed" in plan(ids), plan(ids)
+        managed = plan_of(conn, ids, values)
+        assert "ix_device_managed" in managed, managed
         if db.dialect == "sqlite":  # PostgreSQL plans a page of 300 devices by sorting them
             for listed in (device_list_statements(False, False)[0], block_page(False, from_end=True)):
-                assert "ix_device_listed" in plan(listed), plan(listed)
+                plan = plan_of(conn, listed, values)
+                assert "ix_device_listed" in plan, plan
     with db.snapshot() as reader:  # the page: the 101st to 150th laptops, tablets and smartphones
         got = list_managed(TenantSnapshot(reader, tenant.caller), DeviceFilter(page=3, per_page=50))
     assert (got.total, len(got.items)) == (180, 50)
